@@ -11,7 +11,7 @@ BASE=llmops-test/debian:trixie
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LABEL=org.llmops.recipe
 # Images the stacks need (tagged with the names the roles deploy) and the EC2-like target.
-ORDER=(target postgres redis clickhouse-double minio-double langfuse-double litellm code-server-artifact)
+ORDER=(target postgres redis clickhouse-double minio-double langfuse-double litellm)
 
 label_of() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 
