@@ -60,6 +60,14 @@ fi
 mkdir -p "$COLL/llmops"
 [ "$(readlink "$COLL/llmops/devbox" 2>/dev/null)" = "$ROOT" ] || ln -sfn "$ROOT" "$COLL/llmops/devbox"
 
+# ansible-test --requirements downloads a pip bootstrap script from a host not reachable here;
+# seed its cache with our offline stand-in (a real cached script is left alone).
+pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1)
+getpip="$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
+if [ -n "$pipver" ] && [ ! -f "$getpip" ]; then
+  mkdir -p "$(dirname "$getpip")" && cp "$ROOT/scripts/offline_get_pip.py" "$getpip"
+fi
+
 # 3. Docker engine (and debootstrap for the test images).
 "$ROOT/scripts/dockerd.sh" start
 if ! command -v debootstrap >/dev/null; then

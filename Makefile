@@ -1,0 +1,36 @@
+# Entry points for a newcomer: `make demo` deploys the stack on a local EC2-like target,
+# `make test` runs every test. Both run `make setup` first (idempotent).
+.PHONY: setup images demo demo-down test lint sanity unit molecule build clean
+
+setup:
+	@scripts/setup.sh
+
+images: setup
+	@scripts/build-images.sh
+
+demo: setup
+	@scripts/demo.sh up
+
+demo-down:
+	@scripts/demo.sh down
+
+test:
+	@scripts/test.sh
+
+lint:
+	@scripts/test.sh lint
+
+sanity:
+	@scripts/test.sh sanity
+
+unit:
+	@scripts/test.sh pytest
+
+molecule:
+	@scripts/test.sh molecule
+
+build:
+	@scripts/test.sh build
+
+clean: demo-down
+	rm -rf .cache/dist .cache/sanity

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every test: lint, sanity, unit + integration tests, Molecule scenarios, collection build.
+#   test.sh            all stages
+#   test.sh STAGE...   only these (lint sanity pytest molecule build); MOLECULE_SCENARIOS="a b" narrows Molecule
+# Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh" || die "set-up failed"
+use_venv
+
+passed=0 failed=0 failures=()
+stage() {  # stage NAME CMD...
+  local name=$1; shift
+  local start=$SECONDS
+  say "[$name] $*"
+  if "$@"; then
+    passed=$((passed + 1)); say "[$name] passed in $((SECONDS - start)) s"
+  else
+    failed=$((failed + 1)); failures+=("$name"); say "[$name] FAILED after $((SECONDS - start)) s"
+  fi
+}
+
+run_sanity() {
+  # ansible-test insists on running from ansible_collections/<ns>/<name>: test a copy of the tree.
+  local dest="$CACHE/sanity/ansible_collections/llmops/devbox"
+  rm -rf "$CACHE/sanity" && mkdir -p "$dest"
+  git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest/" 2>/dev/null
+  (cd "$dest" && ansible-test sanity --python "$(python3 -c 'import sys;print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" \
+     --requirements --color no plugins/ >"$CACHE/sanity.log" 2>&1) \
+    || { tail -40 "$CACHE/sanity.log"; return 1; }
+  grep -E '^(Running|ERROR)' "$CACHE/sanity.log" | tail -40
+}
+
+run_pytest() {
+  pytest -q tests/unit tests/integration
+  local rc=$?
+  # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+  [ $rc -eq 5 ] && say "pytest collected no tests" && return 1
+  return $rc
+}
+
+run_molecule() {
+  "$ROOT/scripts/build-images.sh" || return 1
+  local scenarios=${MOLECULE_SCENARIOS:-} s rc=0
+  if [ -z "$scenarios" ]; then
+    scenarios=$(for d in molecule/*/molecule.yml; do basename "$(dirname "$d")"; done | tr '\n' ' ')
+  fi
+  for s in $scenarios; do
+    local start=$SECONDS
+    if molecule test -s "$s"; then say "molecule $s passed in $((SECONDS - start)) s"
+    else say "molecule $s FAILED after $((SECONDS - start)) s"; rc=1; fi
+  done
+  return $rc
+}
+
+run_build() {
+  mkdir -p "$CACHE/dist" && ansible-galaxy collection build --force --output-path "$CACHE/dist" .
+}
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule build)
+for s in "${stages[@]}"; do
+  case "$s" in
+  lint)
+    stage yamllint yamllint -s .
+    stage ansible-lint ansible-lint
+    stage ruff ruff check .
+    ;;
+  sanity) stage sanity run_sanity ;;
+  pytest) stage pytest run_pytest ;;
+  molecule) stage molecule run_molecule ;;
+  build) stage build run_build ;;
+  *) die "unknown stage $s (lint sanity pytest molecule build)" ;;
+  esac
+done
+
+echo
+[ $failed -eq 0 ] || say "failed stages: ${failures[*]}"
+echo "stages: $passed passed, $failed failed"
+[ $failed -eq 0 ]
