@@ -131,11 +131,15 @@ last_error:
   sample: "GET http://127.0.0.1:3000/api/public/health failed: connection refused"
 """
 
-import time
+# Ansible requires the documentation blocks before any import, hence the E402 waivers.
+import time  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.llmops.devbox.plugins.module_utils._http import HttpError, request
+from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # noqa: E402
+    HttpError,
+    request,
+)
 
 BODY_LIMIT = 500
 HINT = ("Check: 'docker compose ps' in the Langfuse project directory (e.g. /opt/langfuse); "
