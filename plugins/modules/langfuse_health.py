@@ -12,8 +12,8 @@ short_description: Wait until a Langfuse server reports healthy and ready
 version_added: 0.1.0
 description:
   - Polls C(GET <url>/api/public/health) and C(GET <url>/api/public/ready) of a Langfuse web
-    server until both answer HTTP 200 with C({"status": "OK"}), or until O(timeout) seconds
-    have passed, like M(ansible.builtin.wait_for) does for ports.
+    server until both answer HTTP 200 with a JSON C(status) of V(OK), or until O(timeout)
+    seconds have passed, like M(ansible.builtin.wait_for) does for ports.
   - With O(check_database=true) the health probe adds C(?failIfDatabaseUnavailable=true), so
     Langfuse also checks its Postgres connection.
   - A probe that is refused, times out, answers another status, or answers malformed JSON
