@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make demo`: deploy the whole stack (site.yml) on a local EC2-like target reached over SSH.
+#   demo.sh up    build images, start target llmops-demo, write .demo/inventory.ini, run site.yml
+#   demo.sh down  remove the target and its data
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+use_venv
+NAME=llmops-demo
+DEMO="$ROOT/.demo"
+IMAGES=$(grep -v '^\s*\(#\|$\)' "$ROOT/tests/stack-images.txt" | tr '\n' ' ')
+
+case "${1:-up}" in
+up)
+  start=$SECONDS
+  "$ROOT/scripts/build-images.sh"
+  ip=$("$ROOT/scripts/target.sh" create "$NAME" | tail -1)
+  mkdir -p "$DEMO"
+  cat >"$DEMO/inventory.ini" <<INI
+# Written by scripts/demo.sh: one all-in-one box (the local target container).
+[langfuse]
+$NAME ansible_host=$ip
+
+[devboxes]
+$NAME
+
+[all:vars]
+ansible_user=admin
+ansible_ssh_private_key_file=$CACHE/ssh/id_ed25519
+ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+INI
+  say "preparing the target (Docker + images)"
+  LLMOPS_TEST_IMAGES="$IMAGES" ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/molecule/shared/preload.yml"
+  say "running site.yml"
+  ansible-playbook -i "$DEMO/inventory.ini" -e @"$ROOT/tests/demo-vars.yml" "$ROOT/site.yml"
+  ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/playbooks/port_forward.yml"
+  say "demo deployed in $((SECONDS - start)) s; remove it with: make demo-down"
+  ;;
+down)
+  "$ROOT/scripts/target.sh" destroy "$NAME"
+  rm -rf "$DEMO"
+  ;;
+*) die "usage: $0 up|down" ;;
+esac
