@@ -132,8 +132,9 @@ class HttpServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="test-httpserver",
-                                        daemon=True)
+        # A short poll interval makes stop() (and so every test) fast.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="test-httpserver", daemon=True)
         self._thread.start()
         return self
 
@@ -200,8 +201,9 @@ def run_module(name, args, check_mode=False, diff=False, timeout=120):
 
     collections_root = Path(list(collection.__path__)[0]).parents[2]
     payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    pythonpath = [str(collections_root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-               PYTHONPATH=os.pathsep.join([str(collections_root)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+               PYTHONPATH=os.pathsep.join(pythonpath))
     proc = subprocess.run(
         [sys.executable, "-m", f"ansible_collections.llmops.devbox.plugins.modules.{name}"],
         input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode("utf-8"),
