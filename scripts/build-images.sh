@@ -10,13 +10,16 @@ docker_up || die "no Docker engine answers: run 'make setup' first"
 BASE=llmops-test/debian:trixie
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LABEL=org.llmops.recipe
+BASE_RECIPE="trixie minbase v1"
 # Images the stacks need (tagged with the names the roles deploy) and the EC2-like target.
 ORDER=(target postgres redis clickhouse-double minio-double langfuse-double litellm)
 
 label_of() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 
 build_base() {
-  local want; want=$(recipe_hash scripts/build-images.sh | cut -c1-8)-$(printf %s "$MIRROR" | sha256sum | cut -c1-8)
+  # Bump BASE_RECIPE when the debootstrap step below changes; editing the rest of this script must
+  # not rebuild every image.
+  local want; want=$(printf '%s|%s' "$BASE_RECIPE" "$MIRROR" | sha256sum | cut -c1-16)
   [ "$(label_of "$BASE")" = "$want" ] && return 0
   is_root || die "building the base image needs root (debootstrap)"
   command -v debootstrap >/dev/null || die "debootstrap missing: run 'make setup'"
