@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: llmops.devbox developers
-# Apache License 2.0 (see galaxy.yml)
+# Apache License 2.0 (see galaxy.yml), which is compatible with the GNU General Public License version 3.
 """Small HTTP client shared by the llmops.devbox modules (private: API may change).
 
 Built on ansible.module_utils.urls.open_url so modules need no third-party library.

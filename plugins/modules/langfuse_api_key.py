@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: llmops.devbox developers
-# Apache License 2.0 (see galaxy.yml)
+# Apache License 2.0 (see galaxy.yml), which is compatible with the GNU General Public License version 3.
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ description:
   - The result contains the secret key. B(Set no_log on the task) that calls this module
     and on every task that uses RV(secret_key).
 author:
-  - llmops.devbox developers
+  - llmops.devbox developers (!UNKNOWN)
 options:
   mode:
     description:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: llmops.devbox developers
-# Apache License 2.0 (see galaxy.yml)
+# Apache License 2.0 (see galaxy.yml), which is compatible with the GNU General Public License version 3.
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ description:
     counts as "not yet healthy"; the last one seen is reported when the wait times out.
   - Only reads; never reports a change.
 author:
-  - llmops.devbox developers
+  - llmops.devbox developers (!UNKNOWN)
 options:
   url:
     description:
@@ -206,6 +206,7 @@ def main():
     start = time.monotonic()
     deadline = start + p["timeout"]
     attempts = 0
+    last = None
     while True:
         attempts += 1
         # Never let one request run far past the deadline; at least 1 s so a probe can succeed.

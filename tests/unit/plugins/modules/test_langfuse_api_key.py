@@ -160,7 +160,8 @@ def test_local_check_mode_writes_nothing_and_invents_no_secret(keyfile):
 
 
 def test_local_check_mode_returns_existing_pair(keyfile):
-    _, created = api_key(path=str(keyfile))
+    rc, created = api_key(path=str(keyfile))
+    assert rc == 0, created
 
     rc, result = api_key(path=str(keyfile), check_mode=True)
 

@@ -24,8 +24,8 @@ def health(server, **args):
 
 
 def test_slow_start_503_then_ok(server):
-    for _ in range(3):
-        server.respond(HEALTH, 503, {"status": "Database not available"})
+    for attempt in range(3):
+        server.respond(HEALTH, 503, {"status": f"Database not available ({attempt})"})
     server.respond(HEALTH, 200, {"status": "OK", "version": "4.3.0"})
     server.respond(READY, 200, {"status": "OK"})
 
