@@ -1,0 +1,833 @@
+"""Langfuse server TEST DOUBLE (web + worker) for offline tests of the llmops.devbox roles.
+
+Not Langfuse. It honours the subset of Langfuse v4's interface the collection relies on, against
+the real backing services of the compose stack:
+
+* the environment variables of langfuse-web / langfuse-worker, validated at start the way the
+  real server refuses bad ones (NEXTAUTH_URL must be a URL, ENCRYPTION_KEY 64 hex, ...);
+* Postgres (DATABASE_URL) for organisations, projects, users and API keys, created by the
+  LANGFUSE_INIT_* headless initialisation as an upsert that never updates;
+* ClickHouse (CLICKHOUSE_URL, user, password) for observations; S3 (LANGFUSE_S3_EVENT_UPLOAD_*)
+  for raw events; Redis (REDIS_*) as the queue between ingestion and the worker part;
+* HTTP: /api/public/health, /api/public/ready, /api/public/projects,
+  POST /api/public/otel/v1/traces (OTLP/HTTP protobuf or JSON, optionally gzip),
+  GET /api/public/v2/observations, the v4 answers to legacy endpoints, a NextAuth-style
+  credentials sign-in, and the worker's /api/health on port 3030.
+
+One image plays both parts: every container runs the worker part (port 3030, queue consumer);
+a container that has NEXTAUTH_SECRET (only langfuse-web needs it) also serves the web part.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+VERSION = os.environ.get("LANGFUSE_DOUBLE_VERSION", "4.0.0")
+QUEUE = "langfuse-double:ingestion"
+OBSERVATION_TYPES = {"SPAN", "GENERATION", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER",
+                     "EVALUATOR", "EMBEDDING", "GUARDRAIL"}
+FIELD_GROUPS = {
+    "core": ["id", "traceId", "startTime", "endTime", "projectId", "parentObservationId", "type"],
+    "basic": ["name", "level", "statusMessage", "version", "environment", "bookmarked", "public",
+              "userId", "sessionId"],
+    "time": ["completionStartTime", "createdAt", "updatedAt"],
+    "io": ["input", "output"],
+    "metadata": ["metadata"],
+    "model": ["providedModelName", "internalModelId", "modelParameters"],
+    "usage": ["usageDetails", "costDetails", "totalCost"],
+    "prompt": ["promptId", "promptName", "promptVersion"],
+    "metrics": ["latency", "timeToFirstToken"],
+    "trace_context": ["tags", "release", "traceName"],
+}
+
+log = logging.getLogger("langfuse-double")
+
+
+class ConfigError(Exception):
+    """A setting the real server would also refuse."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+def _truthy(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes")
+
+
+def load_config(env: dict[str, str]) -> dict:
+    """Validate the environment like the real server's start-up check; raise ConfigError."""
+    errors = []
+
+    def need(name: str) -> str:
+        value = env.get(name, "")
+        if not value:
+            errors.append(f"{name} is required")
+        return value
+
+    cfg: dict = {"web": bool(env.get("NEXTAUTH_SECRET"))}
+    cfg["database_url"] = need("DATABASE_URL")
+    if cfg["database_url"] and not re.match(r"^postgres(ql)?://", cfg["database_url"]):
+        errors.append("DATABASE_URL must be a postgresql:// URL")
+    cfg["salt"] = need("SALT")
+    key = env.get("ENCRYPTION_KEY", "")
+    if key and not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        errors.append("ENCRYPTION_KEY must be 256 bits, 64 string characters in hex format "
+                      "(generate via: openssl rand -hex 32)")
+    if cfg["web"]:
+        url = env.get("NEXTAUTH_URL", "")
+        parts = urlsplit(url)
+        if not url or parts.scheme not in ("http", "https") or not parts.netloc:
+            errors.append(f"NEXTAUTH_URL must be a URL (got {url!r})")
+        cfg["nextauth_url"] = url.rstrip("/")
+    cfg["clickhouse_url"] = need("CLICKHOUSE_URL")
+    cfg["clickhouse_migration_url"] = need("CLICKHOUSE_MIGRATION_URL")
+    cfg["clickhouse_user"] = need("CLICKHOUSE_USER")
+    cfg["clickhouse_password"] = env.get("CLICKHOUSE_PASSWORD", "")
+    cfg["clickhouse_db"] = env.get("CLICKHOUSE_DB", "default")
+    if _truthy(env.get("CLICKHOUSE_CLUSTER_ENABLED"), True):
+        errors.append("CLICKHOUSE_CLUSTER_ENABLED is true (the default): migrations need a "
+                      "replicated cluster with ZooKeeper; set CLICKHOUSE_CLUSTER_ENABLED=false for "
+                      "a single ClickHouse server")
+    s3 = {}
+    for item in ("BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "ENDPOINT",
+                 "FORCE_PATH_STYLE", "PREFIX"):
+        s3[item.lower()] = env.get(f"LANGFUSE_S3_EVENT_UPLOAD_{item}", "")
+    if not s3["bucket"]:
+        errors.append("LANGFUSE_S3_EVENT_UPLOAD_BUCKET is required (raw events are stored there)")
+    s3["force_path_style"] = _truthy(s3["force_path_style"], False)
+    cfg["s3"] = s3
+    cfg["redis"] = {
+        "url": env.get("REDIS_CONNECTION_STRING", ""),
+        "host": env.get("REDIS_HOST", ""),
+        "port": int(env.get("REDIS_PORT") or 6379),
+        "password": env.get("REDIS_AUTH") or None,
+    }
+    if not cfg["redis"]["url"] and not cfg["redis"]["host"]:
+        errors.append("REDIS_HOST (or REDIS_CONNECTION_STRING) is required")
+    cfg["init"] = {k[len("LANGFUSE_INIT_"):].lower(): v for k, v in env.items()
+                   if k.startswith("LANGFUSE_INIT_") and v}
+    pk, sk = cfg["init"].get("project_public_key", ""), cfg["init"].get("project_secret_key", "")
+    if pk and not pk.startswith("pk-lf-"):
+        errors.append("LANGFUSE_INIT_PROJECT_PUBLIC_KEY must start with pk-lf-")
+    if sk and not sk.startswith("sk-lf-"):
+        errors.append("LANGFUSE_INIT_PROJECT_SECRET_KEY must start with sk-lf-")
+    cfg["signup_disabled"] = _truthy(env.get("AUTH_DISABLE_SIGNUP"), False)
+    cfg["port"] = int(env.get("PORT") or 3000)
+    cfg["worker_port"] = int(env.get("LANGFUSE_WORKER_PORT") or 3030)
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return cfg
+
+
+def hash_secret(secret: str, salt: str) -> str:
+    """How the double stores secret keys and passwords: salted, so a changed SALT breaks them."""
+    return hashlib.sha256((salt + secret).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# OTLP spans -> Langfuse observations
+# --------------------------------------------------------------------------------------------
+
+def _any_value(value) -> object:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def decode_otlp(body: bytes, content_type: str) -> list[dict]:
+    """OTLP ExportTraceServiceRequest (protobuf or JSON) -> plain span dicts."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    if "json" in content_type:
+        # OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping wants base64.
+        data = json.loads(body or b"{}")
+        for rs in data.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for span in ss.get("spans", []):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if span.get(key):
+                            span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+        json_format.ParseDict(data, request, ignore_unknown_fields=True)
+    else:
+        request.ParseFromString(body)
+    spans = []
+    for rs in request.resource_spans:
+        resource = {kv.key: _any_value(kv.value) for kv in rs.resource.attributes}
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                spans.append({
+                    "trace_id": span.trace_id.hex(),
+                    "span_id": span.span_id.hex(),
+                    "parent_span_id": span.parent_span_id.hex() or None,
+                    "name": span.name,
+                    "start_ns": span.start_time_unix_nano,
+                    "end_ns": span.end_time_unix_nano,
+                    "attributes": {kv.key: _any_value(kv.value) for kv in span.attributes},
+                    "status_code": span.status.code,
+                    "status_message": span.status.message,
+                    "scope": ss.scope.name,
+                    "resource": resource,
+                })
+    return spans
+
+
+def _iso(ns: int | None) -> str | None:
+    if not ns:
+        return None
+    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _json_or_raw(value):
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def span_to_observation(span: dict, project_id: str, now: str) -> dict:
+    """Map one span to the v2 observation shape (attribute names as Langfuse reads them)."""
+    attrs = span["attributes"]
+
+    def attr(*names):
+        for name in names:
+            if attrs.get(name) not in (None, ""):
+                return attrs[name]
+        return None
+
+    obs_type = str(attr("langfuse.observation.type") or "span").upper()
+    if obs_type not in OBSERVATION_TYPES:
+        obs_type = "SPAN"
+    level = str(attr("langfuse.observation.level") or "").upper()
+    status_message = attr("langfuse.observation.status_message") or span["status_message"] or None
+    if not level:
+        level = "ERROR" if span["status_code"] == 2 else "DEFAULT"
+    metadata = {}
+    for key, value in attrs.items():
+        for prefix in ("langfuse.observation.metadata.", "langfuse.trace.metadata."):
+            if key.startswith(prefix):
+                metadata[key[len(prefix):]] = _json_or_raw(value)
+    usage = _json_or_raw(attr("langfuse.observation.usage_details")) or {}
+    if not usage and attr("gen_ai.usage.input_tokens") is not None:
+        usage = {"input": attr("gen_ai.usage.input_tokens"),
+                 "output": attr("gen_ai.usage.output_tokens")}
+    cost = _json_or_raw(attr("langfuse.observation.cost_details")) or {}
+    tags = attr("langfuse.trace.tags")
+    if isinstance(tags, str):
+        tags = _json_or_raw(tags)
+    start, end = span["start_ns"], span["end_ns"]
+    completion_start = attr("langfuse.observation.completion_start_time")
+    if isinstance(completion_start, str):
+        completion_start = _json_or_raw(completion_start)
+    return {
+        "id": span["span_id"],
+        "traceId": span["trace_id"],
+        "projectId": project_id,
+        "parentObservationId": span["parent_span_id"],
+        "type": obs_type,
+        "startTime": _iso(start),
+        "endTime": _iso(end),
+        "name": span["name"],
+        "level": level,
+        "statusMessage": status_message,
+        "version": attr("langfuse.version"),
+        "environment": attr("langfuse.environment", "deployment.environment") or "default",
+        "bookmarked": False,
+        "public": False,
+        "userId": attr("user.id", "langfuse.user.id"),
+        "sessionId": attr("session.id", "langfuse.session.id"),
+        "completionStartTime": completion_start,
+        "createdAt": now,
+        "updatedAt": now,
+        "input": attr("langfuse.observation.input", "gen_ai.prompt"),
+        "output": attr("langfuse.observation.output", "gen_ai.completion"),
+        "metadata": metadata,
+        "providedModelName": attr("langfuse.observation.model.name", "gen_ai.request.model"),
+        "internalModelId": None,
+        "modelParameters": _json_or_raw(attr("langfuse.observation.model.parameters")) or {},
+        "usageDetails": usage,
+        "costDetails": cost,
+        "totalCost": cost.get("total") if isinstance(cost, dict) else None,
+        "promptId": None,
+        "promptName": attr("langfuse.observation.prompt.name"),
+        "promptVersion": attr("langfuse.observation.prompt.version"),
+        "latency": round((end - start) / 1e9, 3) if start and end else None,
+        "timeToFirstToken": None,
+        "tags": tags or [],
+        "release": attr("langfuse.release"),
+        "traceName": attr("langfuse.trace.name"),
+    }
+
+
+def select_fields(observation: dict, fields: list[str] | None, parse_io: bool) -> dict:
+    groups = fields or list(FIELD_GROUPS)
+    out = {}
+    for group in ["core"] + [g for g in groups if g != "core"]:
+        for name in FIELD_GROUPS[group]:
+            out[name] = observation.get(name)
+    if "input" in out and not parse_io:
+        # Like the real v2 API: input/output are returned as strings unless parseIoAsJson=true.
+        for name in ("input", "output"):
+            if out[name] is not None and not isinstance(out[name], str):
+                out[name] = json.dumps(out[name])
+    elif "input" in out:
+        for name in ("input", "output"):
+            out[name] = _json_or_raw(out[name])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Backing services
+# --------------------------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS organizations (id text PRIMARY KEY, name text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS projects (id text PRIMARY KEY, org_id text NOT NULL
+  REFERENCES organizations(id), name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS api_keys (id text PRIMARY KEY, public_key text UNIQUE NOT NULL,
+  hashed_secret_key text NOT NULL, display_secret_key text NOT NULL, note text,
+  project_id text NOT NULL REFERENCES projects(id), created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS users (id text PRIMARY KEY, email text UNIQUE NOT NULL, name text,
+  password text, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS organization_memberships (org_id text NOT NULL
+  REFERENCES organizations(id), user_id text NOT NULL REFERENCES users(id), role text NOT NULL,
+  PRIMARY KEY (org_id, user_id));
+"""
+
+
+class Backends:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self._pg_lock = threading.Lock()
+        self._pg = None
+        self._s3 = None
+
+    # -- Postgres ------------------------------------------------------------------------------
+    def pg(self):
+        import psycopg2
+
+        if self._pg is None or self._pg.closed:
+            self._pg = psycopg2.connect(self.cfg["database_url"], connect_timeout=5)
+            self._pg.autocommit = True
+        return self._pg
+
+    def sql(self, query: str, args: tuple = ()) -> list[tuple]:
+        import psycopg2
+
+        with self._pg_lock:
+            for attempt in (1, 2):
+                try:
+                    with self.pg().cursor() as cur:
+                        cur.execute(query, args)
+                        return cur.fetchall() if cur.description else []
+                except psycopg2.OperationalError:
+                    self._pg = None
+                    if attempt == 2:
+                        raise
+        return []
+
+    # -- ClickHouse ----------------------------------------------------------------------------
+    def clickhouse(self, query: str, data: bytes | None = None, **params: str) -> str:
+        """One statement over ClickHouse's HTTP interface; values travel as {name:String}."""
+        import urllib.error
+        import urllib.request
+
+        args = {"query": query, "database": self.cfg["clickhouse_db"]}
+        args.update({f"param_{k}": v for k, v in params.items()})
+        url = self.cfg["clickhouse_url"].rstrip("/") + "/?" + urlencode(args)
+        req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        req.add_header("X-ClickHouse-User", self.cfg["clickhouse_user"])
+        req.add_header("X-ClickHouse-Key", self.cfg["clickhouse_password"])
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"ClickHouse at {self.cfg['clickhouse_url']} answered "
+                               f"{exc.code}: {exc.read().decode(errors='replace').strip()}") from None
+
+    # -- S3 ------------------------------------------------------------------------------------
+    def s3(self):
+        if self._s3 is None:
+            import boto3
+            from botocore.config import Config
+
+            s3 = self.cfg["s3"]
+            self._s3 = boto3.client(
+                "s3", endpoint_url=s3["endpoint"] or None, region_name=s3["region"] or "us-east-1",
+                aws_access_key_id=s3["access_key_id"] or None,
+                aws_secret_access_key=s3["secret_access_key"] or None,
+                config=Config(s3={"addressing_style": "path" if s3["force_path_style"] else "auto"},
+                              retries={"max_attempts": 2}, connect_timeout=5, read_timeout=10))
+        return self._s3
+
+    # -- Redis ---------------------------------------------------------------------------------
+    def redis(self):
+        import redis
+
+        r = self.cfg["redis"]
+        if r["url"]:
+            return redis.Redis.from_url(r["url"], socket_timeout=10, socket_connect_timeout=5)
+        return redis.Redis(host=r["host"], port=r["port"], password=r["password"],
+                           socket_timeout=10, socket_connect_timeout=5)
+
+    # -- start-up checks and "migrations" ------------------------------------------------------
+    def check_all(self, deadline: float) -> None:
+        """Reach every backing service, retrying connection errors until the deadline."""
+        import redis
+
+        steps = [("Postgres (DATABASE_URL)", self._check_pg),
+                 ("ClickHouse (CLICKHOUSE_*)", self._check_clickhouse),
+                 ("Redis (REDIS_*)", lambda: self.redis().ping()),
+                 ("S3 event bucket (LANGFUSE_S3_EVENT_UPLOAD_*)", self._check_s3)]
+        for what, step in steps:
+            while True:
+                try:
+                    step()
+                    log.info("%s: OK", what)
+                    break
+                except redis.AuthenticationError as exc:
+                    raise ConfigError(f"{what}: the password was refused ({exc})") from None
+                except redis.ResponseError as exc:
+                    raise ConfigError(f"{what}: {exc}") from None
+                except ConfigError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - retried, then reported as is
+                    if _is_auth_error(exc) or time.monotonic() > deadline:
+                        raise ConfigError(f"{what}: {exc}") from None
+                    log.warning("%s not reachable yet: %s", what, exc)
+                    time.sleep(2)
+
+    def _check_pg(self):
+        self.sql("SELECT pg_advisory_lock(4242)")
+        try:
+            self.sql(SCHEMA)
+        finally:
+            self.sql("SELECT pg_advisory_unlock(4242)")
+
+    def _check_clickhouse(self):
+        mig = urlsplit(self.cfg["clickhouse_migration_url"])
+        if mig.scheme not in ("clickhouse", "tcp") or not mig.hostname:
+            raise ConfigError("CLICKHOUSE_MIGRATION_URL must look like clickhouse://HOST:9000")
+        with socket.create_connection((mig.hostname, mig.port or 9000), timeout=5):
+            pass
+        self.clickhouse("CREATE TABLE IF NOT EXISTS observations (project_id String, "
+                        "trace_id String, id String, start_time String, body String) "
+                        "ENGINE = MergeTree ORDER BY (project_id, trace_id, id)")
+
+    def _check_s3(self):
+        from botocore.exceptions import ClientError
+
+        bucket = self.cfg["s3"]["bucket"]
+        try:
+            self.s3().head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"):
+                raise ConfigError(f"S3 refused the credentials for bucket {bucket!r} at "
+                                  f"{self.cfg['s3']['endpoint']} ({code})") from None
+            if code in ("404", "NoSuchBucket"):
+                raise ConfigError(f"bucket {bucket!r} does not exist at "
+                                  f"{self.cfg['s3']['endpoint']}") from None
+            raise
+
+    def headless_init(self) -> None:
+        """LANGFUSE_INIT_*: create what is missing, never update what exists (like upstream)."""
+        init, salt = self.cfg["init"], self.cfg["salt"]
+        org_id = init.get("org_id")
+        if not org_id:
+            return
+        self.sql("INSERT INTO organizations (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                 (org_id, init.get("org_name") or "Provisioned Org"))
+        project_id = init.get("project_id")
+        if project_id:
+            self.sql("INSERT INTO projects (id, org_id, name) VALUES (%s, %s, %s) "
+                     "ON CONFLICT DO NOTHING",
+                     (project_id, org_id, init.get("project_name") or "Provisioned Project"))
+            pk, sk = init.get("project_public_key"), init.get("project_secret_key")
+            if pk and sk:
+                self.sql("INSERT INTO api_keys (id, public_key, hashed_secret_key, "
+                         "display_secret_key, note, project_id) VALUES (%s, %s, %s, %s, %s, %s) "
+                         "ON CONFLICT (public_key) DO NOTHING",
+                         (str(uuid.uuid4()), pk, hash_secret(sk, salt), sk[:6] + "..." + sk[-4:],
+                          "Provisioned API Key", project_id))
+        email, password = init.get("user_email"), init.get("user_password")
+        if email and password:
+            email = email.lower()
+            self.sql("INSERT INTO users (id, email, name, password) VALUES (%s, %s, %s, %s) "
+                     "ON CONFLICT (email) DO NOTHING",
+                     (str(uuid.uuid4()), email, init.get("user_name") or email,
+                      hash_secret(password, salt)))
+            self.sql("INSERT INTO organization_memberships (org_id, user_id, role) "
+                     "SELECT %s, id, 'OWNER' FROM users WHERE email = %s ON CONFLICT DO NOTHING",
+                     (org_id, email))
+        log.info("headless initialisation applied (existing records left unchanged)")
+
+
+def _is_auth_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("password authentication failed", "authentication failed",
+                                   "516", "invalidaccesskeyid", "signaturedoesnotmatch",
+                                   "does not exist"))
+
+
+# --------------------------------------------------------------------------------------------
+# Worker part: queue consumer
+# --------------------------------------------------------------------------------------------
+
+def process_job(backends: Backends, job: dict) -> int:
+    """One ingestion job: read the raw event from S3, write observations to ClickHouse."""
+    body = backends.s3().get_object(Bucket=job["bucket"], Key=job["key"])["Body"].read()
+    spans = decode_otlp(body, job["content_type"])
+    now = _iso(time.time_ns())
+    rows = []
+    for span in spans:
+        obs = span_to_observation(span, job["project_id"], now)
+        rows.append(json.dumps({"project_id": job["project_id"], "trace_id": obs["traceId"],
+                                "id": obs["id"], "start_time": obs["startTime"] or "",
+                                "body": json.dumps(obs)}))
+    if rows:
+        backends.clickhouse("INSERT INTO observations FORMAT JSONEachRow",
+                            ("\n".join(rows) + "\n").encode())
+    return len(rows)
+
+
+def consume_forever(backends: Backends, stop: threading.Event) -> None:
+    client = None
+    while not stop.is_set():
+        try:
+            client = client or backends.redis()
+            item = client.brpop([QUEUE], timeout=1)
+            if not item:
+                continue
+            job = json.loads(item[1])
+            count = process_job(backends, job)
+            log.info("worker: stored %d observation(s) of project %s", count, job["project_id"])
+        except Exception as exc:  # noqa: BLE001 - keep consuming, like a queue worker
+            log.error("worker: ingestion job failed: %s", exc)
+            client = None
+            stop.wait(2)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "langfuse-double"
+    protocol_version = "HTTP/1.1"
+    app: "App"
+
+    def log_message(self, fmt, *args):  # quiet access log: path and status only
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+            data = gzip.decompress(data)
+        return data
+
+    def send(self, status: int, payload=None, content_type="application/json", headers=None):
+        if isinstance(payload, (dict, list)):
+            data = json.dumps(payload).encode()
+        elif isinstance(payload, str):
+            data = payload.encode()
+        else:
+            data = payload or b""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def error(self, status: int, message: str, kind: str = "Error"):
+        self.send(status, {"message": message, "error": kind})
+
+    def project_for_key(self):
+        """HTTP Basic public_key:secret_key -> (project_id, project_name, org_id, org_name)."""
+        header = self.headers.get("Authorization") or ""
+        if not header.startswith("Basic "):
+            self.error(401, "Unauthorized: no Basic auth header (public_key:secret_key)",
+                       "UnauthorizedError")
+            return None
+        try:
+            pk, sk = base64.b64decode(header[6:]).decode().split(":", 1)
+        except ValueError:
+            self.error(401, "Unauthorized: malformed Basic auth header", "UnauthorizedError")
+            return None
+        rows = self.app.backends.sql(
+            "SELECT k.hashed_secret_key, p.id, p.name, o.id, o.name FROM api_keys k "
+            "JOIN projects p ON p.id = k.project_id JOIN organizations o ON o.id = p.org_id "
+            "WHERE k.public_key = %s", (pk,))
+        if not rows or not hmac.compare_digest(rows[0][0], hash_secret(sk, self.app.cfg["salt"])):
+            self.error(401, "Invalid credentials. Confirm that you've configured the correct host.",
+                       "UnauthorizedError")
+            return None
+        return rows[0][1:]
+
+    # -- routing -------------------------------------------------------------------------------
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        self._route("GET")
+
+    def do_POST(self):
+        self._route("POST")
+
+    def _route(self, method: str):
+        parts = urlsplit(self.path)
+        path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query)
+        try:
+            if self.server.part == "worker":
+                if method == "GET" and path == "/api/health":
+                    return self.send(200, {"status": "OK", "version": VERSION})
+                return self.error(404, "Not found", "NotFoundError")
+            return self.app.web(self, method, path, query)
+        except Exception as exc:  # noqa: BLE001 - answer 500 like the real server, log cause
+            log.exception("%s %s failed", method, path)
+            return self.error(500, f"Internal Server Error: {exc}", "InternalServerError")
+
+
+class App:
+    def __init__(self, cfg: dict, backends: Backends):
+        self.cfg = cfg
+        self.backends = backends
+        self.shutting_down = False
+        self.sessions: dict[str, str] = {}
+        self.csrf: set[str] = set()
+
+    def web(self, h: Handler, method: str, path: str, query: dict):
+        if path == "/api/public/health":
+            if query.get("failIfDatabaseUnavailable", [""])[0] == "true":
+                try:
+                    self.backends.sql("SELECT 1")
+                except Exception:  # noqa: BLE001
+                    return h.send(503, {"status": "Database not available", "version": VERSION})
+            return h.send(200, {"status": "OK", "version": VERSION})
+        if path == "/api/public/ready":
+            if self.shutting_down:
+                return h.send(500, {"status": "Container is shutting down", "version": VERSION})
+            return h.send(200, {"status": "OK", "version": VERSION})
+        if path == "/api/public/otel/v1/traces" and method == "POST":
+            return self.otel(h)
+        if path == "/api/public/projects" and method == "GET":
+            project = h.project_for_key()
+            if project:
+                pid, pname, oid, oname = project
+                h.send(200, {"data": [{"id": pid, "name": pname, "metadata": {},
+                                       "organization": {"id": oid, "name": oname}}]})
+            return None
+        if path == "/api/public/v2/observations" and method == "GET":
+            return self.observations(h, query)
+        if path == "/api/public/ingestion" and method == "POST":
+            return self.legacy_ingestion(h)
+        if path.startswith("/api/public/traces") or path.startswith("/api/public/observations"):
+            # v4 (events_only write mode) no longer serves the v1 trace/observation reads.
+            return h.error(404, "This endpoint is not available in the v4 write mode; use "
+                                "/api/public/v2/observations", "NotFoundError")
+        if path.startswith("/api/auth/"):
+            return self.auth(h, method, path)
+        if path == "/" and method == "GET":
+            target = self.cfg["nextauth_url"] + "/auth/sign-in"
+            return h.send(307, "", "text/plain", {"Location": target})
+        if path in ("/auth/sign-in", "/auth/sign-up") and method == "GET":
+            if path == "/auth/sign-up" and self.cfg["signup_disabled"]:
+                return h.send(307, "", "text/plain",
+                              {"Location": self.cfg["nextauth_url"] + "/auth/sign-in"})
+            return h.send(200, "<!doctype html><title>Langfuse (test double)</title>"
+                               "<h1>Langfuse test double</h1><p>Not the real Langfuse UI.</p>",
+                          "text/html; charset=utf-8")
+        return h.error(404, "Not found", "NotFoundError")
+
+    # -- ingestion -----------------------------------------------------------------------------
+    def otel(self, h: Handler):
+        project = h.project_for_key()
+        if not project:
+            return None
+        content_type = (h.headers.get("Content-Type") or "application/x-protobuf").lower()
+        body = h._body()
+        try:
+            spans = decode_otlp(body, content_type)
+        except Exception as exc:  # noqa: BLE001 - a client error, as upstream answers
+            return h.error(400, f"Invalid OTLP request: {exc}", "InvalidRequestError")
+        s3 = self.cfg["s3"]
+        key = f"{s3['prefix']}otel/{project[0]}/{datetime.now(timezone.utc):%Y/%m/%d/%H/%M}/" \
+              f"{uuid.uuid4()}.{'json' if 'json' in content_type else 'pb'}"
+        self.backends.s3().put_object(Bucket=s3["bucket"], Key=key, Body=body,
+                                      ContentType=content_type)
+        job = {"project_id": project[0], "bucket": s3["bucket"], "key": key,
+               "content_type": content_type}
+        self.backends.redis().lpush(QUEUE, json.dumps(job))
+        log.info("web: accepted %d span(s) for project %s", len(spans), project[0])
+        if "json" in content_type:
+            return h.send(200, {})
+        return h.send(200, b"", "application/x-protobuf")
+
+    def legacy_ingestion(self, h: Handler):
+        if not h.project_for_key():
+            return None
+        try:
+            batch = json.loads(h._body() or b"{}").get("batch", [])
+        except ValueError:
+            return h.error(400, "Invalid JSON body", "InvalidRequestError")
+        errors = [{"id": e.get("id"), "status": 400,
+                   "message": f"Event type {e.get('type')} is not accepted by the v4 write mode; "
+                              "send traces over OTLP (/api/public/otel/v1/traces)"}
+                  for e in batch if e.get("type") not in ("score-create", "sdk-log")]
+        successes = [{"id": e.get("id"), "status": 201}
+                     for e in batch if e.get("type") in ("score-create", "sdk-log")]
+        return h.send(207, {"successes": successes, "errors": errors})
+
+    def observations(self, h: Handler, query: dict):
+        project = h.project_for_key()
+        if not project:
+            return None
+        fields = None
+        if query.get("fields"):
+            fields = [f.strip() for f in query["fields"][0].split(",") if f.strip()]
+            unknown = [f for f in fields if f not in FIELD_GROUPS]
+            if unknown:
+                return h.error(400, f"Invalid field group(s): {', '.join(unknown)}",
+                               "InvalidRequestError")
+        limit = int(query.get("limit", ["50"])[0] or 50)
+        trace_id = query.get("traceId", [""])[0]
+        if trace_id:
+            raw = self.backends.clickhouse(
+                "SELECT * FROM observations WHERE project_id = {project:String} "
+                "AND trace_id = {trace:String} FORMAT JSONEachRow",
+                project=project[0], trace=trace_id)
+        else:
+            raw = self.backends.clickhouse(
+                "SELECT * FROM observations WHERE project_id = {project:String} "
+                "FORMAT JSONEachRow", project=project[0])
+        rows = [json.loads(json.loads(line)["body"]) for line in raw.splitlines() if line.strip()]
+        for name in ("name", "userId", "sessionId", "type", "level", "parentObservationId"):
+            wanted = query.get(name, [""])[0]
+            if wanted:
+                rows = [r for r in rows if str(r.get(name)) == wanted]
+        rows.sort(key=lambda r: (r.get("startTime") or "", r["id"]), reverse=True)
+        parse_io = query.get("parseIoAsJson", ["false"])[0] == "true"
+        data = [select_fields(r, fields, parse_io) for r in rows[:limit]]
+        return h.send(200, {"data": data, "meta": {"cursor": None}})
+
+    # -- NextAuth-style credentials sign-in ----------------------------------------------------
+    def auth(self, h: Handler, method: str, path: str):
+        if path == "/api/auth/csrf" and method == "GET":
+            token = secrets.token_hex(32)
+            self.csrf.add(token)
+            return h.send(200, {"csrfToken": token})
+        if path == "/api/auth/session" and method == "GET":
+            cookie = h.headers.get("Cookie") or ""
+            match = re.search(r"next-auth\.session-token=([0-9a-f]+)", cookie)
+            email = self.sessions.get(match.group(1)) if match else None
+            return h.send(200, {"user": {"email": email}} if email else {})
+        if path == "/api/auth/callback/credentials" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(h._body().decode()).items()}
+            if form.get("csrfToken") not in self.csrf:
+                return h.send(302, "", "text/plain",
+                              {"Location": self.cfg["nextauth_url"] + "/api/auth/signin?csrf=true"})
+            rows = self.backends.sql("SELECT password FROM users WHERE email = %s",
+                                     ((form.get("email") or "").lower(),))
+            ok = bool(rows and rows[0][0] and hmac.compare_digest(
+                rows[0][0], hash_secret(form.get("password") or "", self.cfg["salt"])))
+            if not ok:
+                url = self.cfg["nextauth_url"] + "/auth/sign-in?error=CredentialsSignin"
+                return h.send(401 if form.get("json") == "true" else 302,
+                              {"url": url} if form.get("json") == "true" else "",
+                              headers={"Location": url})
+            token = secrets.token_hex(32)
+            self.sessions[token] = form["email"].lower()
+            cookie = f"next-auth.session-token={token}; Path=/; HttpOnly; SameSite=Lax"
+            url = self.cfg["nextauth_url"] + "/"
+            if form.get("json") == "true":
+                return h.send(200, {"url": url}, headers={"Set-Cookie": cookie})
+            return h.send(302, "", "text/plain", {"Location": url, "Set-Cookie": cookie})
+        return h.error(404, "Not found", "NotFoundError")
+
+
+def _serve(part: str, host: str, port: int, app: App) -> ThreadingHTTPServer:
+    handler = type(f"{part.title()}Handler", (Handler,), {"app": app})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    server.part = part
+    threading.Thread(target=server.serve_forever, name=part, daemon=True).start()
+    log.info("%s part listening on %s:%d", part, host, port)
+    return server
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LANGFUSE_LOG_LEVEL", "info").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    log.info("Langfuse TEST DOUBLE %s (not the real Langfuse server)", VERSION)
+    try:
+        cfg = load_config(dict(os.environ))
+        backends = Backends(cfg)
+        backends.check_all(time.monotonic() + float(os.environ.get("LANGFUSE_DOUBLE_WAIT", "60")))
+        if cfg["web"]:
+            backends.headless_init()
+    except ConfigError as exc:
+        log.error("refusing to start: %s", exc)
+        return 1
+    stop = threading.Event()
+    app = App(cfg, backends)
+    threading.Thread(target=consume_forever, args=(backends, stop), daemon=True).start()
+    servers = [_serve("worker", "0.0.0.0", cfg["worker_port"], app)]
+    if cfg["web"]:
+        servers.append(_serve("web", "0.0.0.0", cfg["port"], app))
+    else:
+        log.info("no NEXTAUTH_SECRET: worker part only (langfuse-web would refuse to start "
+                 "without it)")
+    import signal
+
+    def shutdown(signum, _frame):
+        log.info("signal %d: shutting down", signum)
+        app.shutting_down = True
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    while not stop.wait(1):
+        pass
+    for server in servers:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
