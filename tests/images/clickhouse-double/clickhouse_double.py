@@ -152,6 +152,8 @@ def bind(query: str, params: dict[str, str]) -> str:
 def execute(store: Store, query: str, data: str, db: str, params: dict | None = None) -> str:
     """Run one statement of the supported subset and return the response body."""
     q = bind(query, params or {}).strip().rstrip(";").strip()
+    if ";" in re.sub(r"'(?:[^'\\]|\\.)*'", "", q.split("FORMAT JSONEachRow")[0]):
+        raise CHError(62, "SYNTAX_ERROR", "Multi-statements are not allowed", 400)
     m = re.match(r"(?is)^INSERT\s+INTO\s+" + TABLE + r"(?:\s*\([^)]*\))?\s+FORMAT\s+JSONEachRow"
                  r"\s*(.*)$", q)
     if m:

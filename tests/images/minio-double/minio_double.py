@@ -80,7 +80,7 @@ def expected_signature(secret: str, method: str, raw_path: str, raw_query: str,
 
 
 def verify_request(access_key: str, secret: str, method: str, raw_path: str, raw_query: str,
-                   headers: dict[str, str]) -> str:
+                   headers: dict[str, str], now: datetime | None = None) -> str:
     """Check a request's SigV4 against the root credentials; return the payload hash claimed.
 
     Raises S3Error with the code MinIO would answer.
@@ -106,7 +106,7 @@ def verify_request(access_key: str, secret: str, method: str, raw_path: str, raw
             issued = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
         except ValueError:
             raise S3Error(403, "AccessDenied", "X-Amz-Date is malformed") from None
-        if (datetime.now(timezone.utc) - issued).total_seconds() > expires:
+        if ((now or datetime.now(timezone.utc)) - issued).total_seconds() > expires:
             raise S3Error(403, "AccessDenied", "Request has expired")
     elif auth:
         raise S3Error(400, "InvalidRequest", "Only AWS Signature Version 4 is supported")
