@@ -115,10 +115,16 @@ def load_config(env: dict[str, str]) -> dict:
         errors.append("LANGFUSE_S3_EVENT_UPLOAD_BUCKET is required (raw events are stored there)")
     s3["force_path_style"] = _truthy(s3["force_path_style"], False)
     cfg["s3"] = s3
+    ports = {}
+    for name, default in (("REDIS_PORT", 6379), ("PORT", 3000), ("LANGFUSE_WORKER_PORT", 3030)):
+        value = env.get(name) or str(default)
+        if not value.isdigit():
+            errors.append(f"{name} must be a port number (got {value!r})")
+        ports[name] = int(value) if value.isdigit() else default
     cfg["redis"] = {
         "url": env.get("REDIS_CONNECTION_STRING", ""),
         "host": env.get("REDIS_HOST", ""),
-        "port": int(env.get("REDIS_PORT") or 6379),
+        "port": ports["REDIS_PORT"],
         "password": env.get("REDIS_AUTH") or None,
     }
     if not cfg["redis"]["url"] and not cfg["redis"]["host"]:
@@ -131,8 +137,7 @@ def load_config(env: dict[str, str]) -> dict:
     if sk and not sk.startswith("sk-lf-"):
         errors.append("LANGFUSE_INIT_PROJECT_SECRET_KEY must start with sk-lf-")
     cfg["signup_disabled"] = _truthy(env.get("AUTH_DISABLE_SIGNUP"), False)
-    cfg["port"] = int(env.get("PORT") or 3000)
-    cfg["worker_port"] = int(env.get("LANGFUSE_WORKER_PORT") or 3030)
+    cfg["port"], cfg["worker_port"] = ports["PORT"], ports["LANGFUSE_WORKER_PORT"]
     if errors:
         raise ConfigError("; ".join(errors))
     return cfg
@@ -522,9 +527,10 @@ def process_job(backends: Backends, job: dict) -> int:
     return len(rows)
 
 
-def consume_forever(backends: Backends, stop: threading.Event) -> None:
+def consume_forever(backends: Backends, stop: threading.Event, attempts: int = 5) -> None:
     client = None
     while not stop.is_set():
+        job = None
         try:
             client = client or backends.redis()
             item = client.brpop([QUEUE], timeout=1)
@@ -535,7 +541,15 @@ def consume_forever(backends: Backends, stop: threading.Event) -> None:
             log.info("worker: stored %d observation(s) of project %s", count, job["project_id"])
         except Exception as exc:  # noqa: BLE001 - keep consuming, like a queue worker
             log.error("worker: ingestion job failed: %s", exc)
-            client = None
+            # Put it back (e.g. ClickHouse restarting) unless it keeps failing.
+            if job is not None and job.get("attempt", 1) < attempts:
+                job["attempt"] = job.get("attempt", 1) + 1
+                try:
+                    client.lpush(QUEUE, json.dumps(job))
+                except Exception:  # noqa: BLE001 - Redis itself is gone: the job is lost
+                    log.error("worker: could not requeue the job; its events stay in S3 only")
+            else:
+                client = None
             stop.wait(2)
 
 

@@ -44,6 +44,7 @@ def test_worker_environment_has_no_web_part(langfuse):
     ({"SALT": ""}, "SALT is required"),
     ({"LANGFUSE_INIT_PROJECT_SECRET_KEY": "secret"}, "must start with sk-lf-"),
     ({"DATABASE_URL": "mysql://x"}, "postgresql:// URL"),
+    ({"REDIS_PORT": "63 79"}, "REDIS_PORT must be a port number"),
 ])
 def test_bad_settings_are_refused_with_the_variable_named(langfuse, change, message):
     env = dict(GOOD)
