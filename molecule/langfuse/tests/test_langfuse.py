@@ -29,7 +29,7 @@ def wait_healthy(host, timeout=240):
 
 
 def api_key(host):
-    return json.loads(host.check_output("sudo cat /etc/langfuse/api-key.json"))
+    return json.loads(host.check_output("cat /etc/langfuse/api-key.json"))
 
 
 def curl(host, path, auth=None):
@@ -55,7 +55,7 @@ def test_secrets_file_is_root_only_and_unchanged_by_rerun(host):
     f = host.file("/etc/langfuse/secrets.json")
     assert f.user == "root" and f.mode == 0o600
     assert f.sha256sum == host.file("/root/secrets.first.json").sha256sum
-    secrets = json.loads(host.check_output("sudo cat /etc/langfuse/secrets.json"))
+    secrets = json.loads(host.check_output("cat /etc/langfuse/secrets.json"))
     assert len(secrets["encryption_key"]) == 64
     int(secrets["encryption_key"], 16)
     assert host.file("/etc/langfuse/api-key.json").mode == 0o600
@@ -97,11 +97,11 @@ def _rerun_converge():
 
 
 def test_rerun_repairs_a_broken_stack_without_printing_secrets(host):
-    host.check_output("sudo docker stop langfuse-langfuse-worker-1 && sudo docker rm -f langfuse-langfuse-web-1")
+    host.check_output("docker stop langfuse-langfuse-worker-1 && docker rm -f langfuse-langfuse-web-1")
     run = _rerun_converge()
     assert run.returncode == 0, run.stdout[-3000:]
     assert all("(healthy)" in s for s in wait_healthy(host).values())
-    secrets = json.loads(host.check_output("sudo cat /etc/langfuse/secrets.json"))
+    secrets = json.loads(host.check_output("cat /etc/langfuse/secrets.json"))
     secrets["api_secret_key"] = api_key(host)["secret_key"]
     leaked = [name for name, value in secrets.items() if value and value in run.stdout + run.stderr]
     assert leaked == [], f"secret values printed by ansible-playbook: {leaked}"
