@@ -12,7 +12,7 @@ short_description: Send a chat completion through a LiteLLM proxy and wait until
 version_added: 0.1.0
 description:
   - End-to-end check of an observed LLM proxy. Asks the LiteLLM proxy which models it serves
-    (C(GET /v1/models)), sends one chat completion with a fresh trace id (C(uuid4().hex)) in
+    (C(GET /v1/models)), sends one chat completion with a fresh trace id (a random UUID as 32 hex digits) in
     C(metadata.trace_id), then polls Langfuse until that trace's generation is visible or
     O(timeout) seconds have passed.
   - Langfuse v4 is read with C(GET /api/public/v2/observations?traceId=<id>), v3 with
@@ -468,7 +468,7 @@ def main():
             master_key=dict(type="str", required=True, no_log=True),
             model=dict(type="str"),
             prompt=dict(type="str", default="Reply with the single word: pong"),
-            max_tokens=dict(type="int", default=16),
+            max_tokens=dict(type="int", default=16, no_log=False),
             metadata=dict(type="dict", default={}),
             langfuse_url=dict(type="str", required=True),
             langfuse_public_key=dict(type="str", required=True, no_log=False),
