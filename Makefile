@@ -33,4 +33,4 @@ build:
 	@scripts/test.sh build
 
 clean: demo-down
-	rm -rf .cache/dist .cache/sanity
+	rm -rf .cache/dist

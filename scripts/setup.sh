@@ -75,4 +75,5 @@ if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
-say "set-up complete ($(ansible --version | head -1), $(docker version --format 'docker {{.Server.Version}}'))"
+ansible_version=$(ansible --version)
+say "set-up complete (${ansible_version%%$'\n'*}, $(docker version --format 'docker {{.Server.Version}}'))"

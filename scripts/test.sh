@@ -23,9 +23,11 @@ stage() {  # stage NAME CMD...
 }
 
 run_sanity() {
-  # ansible-test insists on running from ansible_collections/<ns>/<name>: test a copy of the tree.
-  local dest="$CACHE/sanity/ansible_collections/llmops/devbox"
-  rm -rf "$CACHE/sanity" && mkdir -p "$dest"
+  # ansible-test insists on running from ansible_collections/<ns>/<name>: test a copy of the tree,
+  # outside this git checkout (inside it, ansible-test would list files with git and find none).
+  local top="${TMPDIR:-/tmp}/llmops-devbox-sanity" dest
+  dest="$top/ansible_collections/llmops/devbox"
+  rm -rf "$top" && mkdir -p "$dest"
   git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest/" 2>/dev/null
   (cd "$dest" && ansible-test sanity --python "$(python3 -c 'import sys;print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" \
      --requirements --color no plugins/ >"$CACHE/sanity.log" 2>&1) \
