@@ -26,7 +26,8 @@ SECRETS = {
     "admin_password": "Pw5xQ9zT2kLm7Nb",
     "redis_password": "Rd7hG2fK9sPq1Wz",
 }
-KEYS = {"public_key": "pk-lf-11111111-2222-3333-4444-555555555555", "secret_key": "sk-lf-99999999-8888-7777-6666-555555555555"}
+KEYS = {"public_key": "pk-lf-11111111-2222-3333-4444-555555555555",
+        "secret_key": "sk-lf-99999999-8888-7777-6666-555555555555"}
 MASTER = "sk-" + "ab12" * 16
 
 

@@ -19,17 +19,20 @@ INVENTORY = "[devboxes]\nalice ansible_connection=local\nbob ansible_connection=
 
 def row(host, service, ok=True, state="running", health="healthy"):
     return {"host": host, "stack": "litellm", "service": service, "state": state, "health": health,
-            "version": "main-v1.108.7-stable", "listen": "127.0.0.1:4000", "ok": ok, "note": "" if ok else "no container"}
+            "version": "main-v1.108.7-stable", "listen": "127.0.0.1:4000", "ok": ok,
+            "note": "" if ok else "no container"}
 
 
 def table(stdout):
     """The table lines of the debug output (JSON result format: one quoted string per line)."""
     lines = [line.strip().rstrip(",").strip('"') for line in stdout.splitlines()]
-    return [line for line in lines if line.startswith("HOST") or (line.startswith(("alice", "bob")) and "litellm" in line)]
+    return [line for line in lines
+            if line.startswith("HOST") or (line.startswith(("alice", "bob")) and "litellm" in line)]
 
 
 def test_all_healthy_boxes_pass_with_one_table(harness):
-    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-switch")]}, "bob": {"_ops_rows": [row("bob", "litellm-switch")]}}
+    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-switch")]},
+                 "bob": {"_ops_rows": [row("bob", "litellm-switch")]}}
     proc = harness.run(PLAY, INVENTORY, host_vars=host_vars)
     lines = table(proc.stdout)
     assert lines[0].split() == ["HOST", "STACK", "SERVICE", "STATE", "HEALTH", "VERSION", "LISTENING"]
