@@ -239,7 +239,7 @@ HINTS = {
         "it on 127.0.0.1 only: run this check on the box or through an SSH tunnel)."),
     "proxy_key_rejected": (
         "The proxy refused the key. Use its master key (the role keeps it in /etc/litellm/master_key) or a "
-        "valid virtual key."),
+        "valid virtual key (virtual keys need the proxy's database mode)."),
     "model_not_served": "Ask for one of the models the proxy lists, or add the model to litellm_model_list.",
     "completion_failed": (
         "The proxy answered but the provider call failed: check the model's litellm_params (model id, region, "
@@ -281,6 +281,17 @@ def _error_message(resp, secrets):
     return redact(str(err)[:BODY_LIMIT], secrets)
 
 
+def _is_auth_error(resp):
+    """A 400 that is LiteLLM refusing the key: without a database, any key but the master key gets
+    400 no_db_connection (it cannot look virtual keys up), not 401."""
+    try:
+        err = resp.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(err, dict) and (err.get("type") in ("auth_error", "no_db_connection")
+                                      or str(err.get("message", "")).startswith("Authentication Error"))
+
+
 def _float(value):
     try:
         return float(value)
@@ -310,7 +321,7 @@ class TraceCheck:
                            timeout=timeout, validate_certs=self.p["validate_certs"])
         except HttpError as exc:
             self.fail("proxy_unreachable", f"The LiteLLM proxy did not answer: {exc}.")
-        if resp.status in (401, 403):
+        if resp.status in (401, 403) or (resp.status == 400 and _is_auth_error(resp)):
             self.fail("proxy_key_rejected",
                       f"The LiteLLM proxy at {self.proxy} rejected the key on {method} {path} "
                       f"(HTTP {resp.status}: {_error_message(resp, self.secrets)}).")

@@ -178,6 +178,16 @@ def test_proxy_rejects_key(proxy, langfuse):
     assert_no_secret(result)
 
 
+def test_proxy_without_database_rejects_other_keys_with_400(proxy, langfuse):
+    # What LiteLLM 1.108.7 answers for a key that is not the master key when it has no database.
+    proxy.respond("/v1/models", 400, {"error": {"message": "No connected db.", "type": "no_db_connection",
+                                                "param": None, "code": "400"}})
+    rc, result = check(proxy, langfuse)
+    assert rc != 0
+    assert result["failure"] == "proxy_key_rejected"
+    assert "No connected db" in result["msg"]
+
+
 def test_model_not_served(proxy, langfuse):
     proxy.respond("/v1/models", 200, MODELS)
     rc, result = check(proxy, langfuse, model="claude-opus")

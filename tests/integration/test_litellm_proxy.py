@@ -1,0 +1,212 @@
+"""A real LiteLLM proxy (pinned, own venv) configured by the litellm role's templates, the Langfuse
+TEST DOUBLE on loopback, and llmops.devbox.litellm_trace_check run through Ansible.
+
+Models answer with `mock_response`, so no provider is ever called; the "broken" model points at a
+closed loopback port. No Docker is needed. The first run builds .cache/litellm-venv (~1-2 min).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import pytest
+from litellm_env import (
+    DOUBLE,
+    LangfuseDouble,
+    Proxy,
+    ensure_litellm_venv,
+    free_port,
+    render_role,
+    run_trace_check,
+)
+
+PK, SK = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
+SECRETS = {"master_key": "sk-" + secrets.token_hex(32), "salt_key": "sk-" + secrets.token_hex(32),
+           "postgres_password": secrets.token_hex(16)}
+MASTER = SECRETS["master_key"]
+CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+
+
+def model_list():
+    return [
+        {"model_name": "mock-a",
+         "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "fake", "mock_response": "pong"}},
+        {"model_name": "broken",
+         "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "fake", "api_base": CLOSED + "/v1"}},
+    ]
+
+
+def role_vars(langfuse_host):
+    # What the role deploys on the local target: no database, offline cost map. The role's preflight
+    # would refuse a loopback Langfuse host (inside a container); here the proxy runs on the host.
+    return {"litellm_database_enabled": False, "litellm_local_model_cost_map": True,
+            "litellm_model_list": model_list(), "litellm_fallbacks": [], "litellm_num_retries": 0,
+            "litellm_request_timeout": 20, "litellm_langfuse_host": langfuse_host,
+            "litellm_langfuse_public_key": PK, "litellm_langfuse_secret_key": SK}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("litellm-it")
+
+
+@pytest.fixture(scope="module")
+def litellm():
+    return ensure_litellm_venv()
+
+
+def start_proxy(litellm, workdir, name, langfuse_host):
+    out = workdir / name
+    out.mkdir()
+    config, env = render_role(out, role_vars(langfuse_host), SECRETS)
+    return Proxy(litellm, config, env, workdir, name).start()
+
+
+@pytest.fixture(scope="module")
+def double(workdir):
+    if "LANGFUSE_DOUBLE_SQLITE" not in DOUBLE.read_text():
+        pytest.skip("the Langfuse double has no host mode with SQLite storage yet (tests/images/langfuse-double)")
+    d = LangfuseDouble(workdir, PK, SK).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(litellm, workdir, double):
+    p = start_proxy(litellm, workdir, "with-langfuse", double.url)
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy_langfuse_down(litellm, workdir):
+    p = start_proxy(litellm, workdir, "langfuse-down", CLOSED)
+    yield p
+    p.stop()
+
+
+def check(workdir, proxy_url, langfuse_url, **args):
+    args = {"proxy_url": proxy_url, "master_key": MASTER, "langfuse_url": langfuse_url,
+            "langfuse_public_key": PK, "langfuse_secret_key": SK, "timeout": 30, **args}
+    ok, result, raw = run_trace_check(workdir, **args)
+    assert MASTER not in raw and SK not in raw, "a secret reached Ansible's output"
+    return ok, result
+
+
+def observations(double, trace_id):
+    req = urllib.request.Request(f"{double.url}/api/public/v2/observations?traceId={trace_id}")
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{PK}:{SK}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())["data"]
+
+
+def completion(proxy, model="mock-a", key=MASTER):
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    req = urllib.request.Request(f"{proxy.url}/v1/chat/completions", method="POST", data=json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    start = time.monotonic()
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, json.loads(resp.read()), time.monotonic() - start
+
+
+# --- the role's config, judged by LiteLLM itself (what the role's validate step runs) --------------
+
+def test_role_config_validates_in_database_mode(litellm, workdir):
+    """Database mode cannot start here (Prisma engines are not downloadable), but its config can be validated."""
+    out = workdir / "db-mode"
+    out.mkdir()
+    config, env = render_role(out, {"litellm_langfuse_public_key": PK, "litellm_langfuse_secret_key": SK}, SECRETS)
+    assert env["DATABASE_URL"].startswith("postgresql://litellm:")
+    proc = subprocess.run([str(litellm), "--config", str(config), "--validate_config"], capture_output=True, text=True,
+                          timeout=180, env={**env, "PATH": f"{litellm.parent}:/usr/bin:/bin", "HOME": str(out)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "config OK (2 models)" in proc.stdout
+
+
+def test_invalid_config_is_refused_with_litellms_message(litellm, workdir):
+    out = workdir / "invalid"
+    out.mkdir()
+    bad = {**role_vars(CLOSED), "litellm_litellm_settings_extra": {"callbacks": ["no_such_callback"]}}
+    config, env = render_role(out, bad, SECRETS)
+    proc = subprocess.run([str(litellm), "--config", str(config), "--validate_config"], capture_output=True, text=True,
+                          timeout=180, env={**env, "PATH": f"{litellm.parent}:/usr/bin:/bin", "HOME": str(out)})
+    assert proc.returncode == 1
+    assert "config validation failed" in proc.stderr
+
+
+# --- trace check: success and the failure paths ------------------------------------------------
+
+def test_trace_visible_in_langfuse(workdir, proxy, double):
+    ok, result = check(workdir, proxy.url, double.url, metadata={"trace_user_id": "it-user"})
+    assert ok, result.get("msg")
+    assert result["changed"] is False
+    assert result["model"] == "mock-a"
+    assert result["models"] == ["mock-a", "broken"]
+    assert result["usage"]["total_tokens"] > 0
+    assert result["cost"] and result["cost"] > 0
+    assert result["langfuse_api_version"] == "4"
+    assert 0 <= result["seconds_until_visible"] < 30
+    # The generation Langfuse holds is the one the module sent, under the module's trace id.
+    obs = [o for o in observations(double, result["trace_id"]) if o["type"] == "GENERATION"]
+    assert len(obs) == 1
+    assert obs[0]["traceId"] == result["trace_id"]
+
+
+def test_failed_completion_is_traced_as_error(workdir, proxy, double):
+    ok, result = check(workdir, proxy.url, double.url, model="broken")
+    assert not ok
+    assert result["failure"] == "completion_failed"
+    assert "Connection error" in result["msg"] or "APIConnectionError" in result["msg"], result["msg"]
+    # The failure callback sends the failed call to Langfuse too, as an ERROR observation.
+    deadline = time.monotonic() + 30
+    levels = []
+    while time.monotonic() < deadline and "ERROR" not in levels:
+        levels = [o.get("level") for o in observations(double, result["trace_id"])]
+        time.sleep(0.5)
+    assert "ERROR" in levels
+
+
+def test_wrong_langfuse_keys(workdir, proxy, double):
+    ok, result = check(workdir, proxy.url, double.url, langfuse_secret_key=f"sk-lf-{uuid.uuid4()}")
+    assert not ok
+    assert result["failure"] == "langfuse_keys_rejected"
+    assert "pk-lf-" in result["hint"]
+
+
+def test_completion_failed_closed_port_model(workdir, proxy_langfuse_down):
+    ok, result = check(workdir, proxy_langfuse_down.url, CLOSED, model="broken")
+    assert not ok
+    assert result["failure"] == "completion_failed"
+    assert result["completion_status"] >= 500
+    assert "Connection error" in result["msg"] or "APIConnectionError" in result["msg"], result["msg"]
+
+
+def test_wrong_master_key(workdir, proxy_langfuse_down):
+    ok, result = check(workdir, proxy_langfuse_down.url, CLOSED, master_key="sk-" + secrets.token_hex(32))
+    assert not ok
+    assert result["failure"] == "proxy_key_rejected"
+    assert "/etc/litellm/master_key" in result["hint"]
+
+
+def test_proxy_unreachable(workdir):
+    ok, result = check(workdir, CLOSED, CLOSED)
+    assert not ok
+    assert result["failure"] == "proxy_unreachable"
+    assert "connection refused" in result["msg"]
+
+
+def test_langfuse_down_completions_succeed_check_fails_with_hint(workdir, proxy_langfuse_down):
+    status, body, seconds = completion(proxy_langfuse_down)
+    assert status == 200 and body["choices"][0]["message"]["content"] == "pong"
+    assert seconds < 5  # the export to Langfuse never blocks the client
+    ok, result = check(workdir, proxy_langfuse_down.url, CLOSED, timeout=4)
+    assert not ok
+    assert result["failure"] == "trace_not_visible"
+    assert result["usage"]["total_tokens"] > 0  # the completion itself went through
+    assert "INSIDE" in result["hint"] and "localhost" in result["hint"]
