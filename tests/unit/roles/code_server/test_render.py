@@ -1,0 +1,119 @@
+"""Render tests of the code_server role for what the local target does not run: the .deb
+install paths (x86_64 and arm64), hashed passwords and auth none, and a wildcard bind.
+
+Each case runs tests/unit/roles/code_server/render_playbook.yml on the controller with the
+role's defaults and vars overridden by the case's settings. Expected values are written out
+here on purpose, so a typo in the role's vars fails a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[3]
+RELEASES = "https://github.com/coder/code-server/releases/download"
+# Stands in for the password the role generates on the box (a set_fact there).
+PASSWORD = "s3cret-Pass"  # noqa: S105 - test value
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$abc$def"
+
+
+def render(tmp_path: Path, **settings) -> tuple[dict, str, dict]:
+    extra = {
+        "out_dir": str(tmp_path),
+        "ansible_python_interpreter": sys.executable,
+        "ansible_facts": {"architecture": "x86_64"},
+        "_code_server_password": PASSWORD,
+        **settings,
+    }
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
+    bindir = Path(sys.executable).parent
+    result = subprocess.run(
+        [
+            str(bindir / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            str(HERE / "render_playbook.yml"),
+            "-e",
+            json.dumps(extra),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    config_text = (tmp_path / "config.yaml").read_text()
+    unit = (tmp_path / "code-server@.service").read_text()
+    variables = json.loads((tmp_path / "vars.json").read_text())
+    return yaml.safe_load(config_text), unit, variables | {"config_text": config_text}
+
+
+def test_default_is_npm_with_a_generated_password_on_loopback(tmp_path):
+    config, unit, v = render(tmp_path)
+    assert config == {"bind-addr": "127.0.0.1:8080", "auth": "password", "password": PASSWORD, "cert": False}
+    assert v["config_text"].startswith("#")  # ansible_managed header
+    assert v["bin"] == "/usr/local/bin/code-server"
+    assert "ExecStart=/usr/local/bin/code-server\n" in unit
+    assert "User=%i\n" in unit
+    assert v["service"] == "code-server@admin"
+    assert v["ripgrep_cache"] == "/var/tmp/code-server-npm/vscode-ripgrep-cache-1.15.11"
+    assert v["ripgrep_asset"] == "ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz"
+    assert v["probe_url"] == "http://127.0.0.1:8080"
+
+
+def test_hashed_password_wins(tmp_path):
+    config, _, _ = render(tmp_path, code_server_hashed_password=HASH)
+    assert config["hashed-password"] == HASH
+    assert "password" not in config
+
+
+def test_auth_none_has_no_password(tmp_path):
+    config, _, _ = render(tmp_path, code_server_auth="none", code_server_bind_address="0.0.0.0", code_server_port=9000)
+    assert config == {"bind-addr": "0.0.0.0:9000", "auth": "none", "cert": False}
+
+
+def test_wildcard_bind_is_probed_on_loopback(tmp_path):
+    _, _, v = render(tmp_path, code_server_bind_address="0.0.0.0", code_server_port=9000)
+    assert v["probe_url"] == "http://127.0.0.1:9000"
+
+
+def test_deb_from_the_upstream_release(tmp_path):
+    _, _, v = render(tmp_path, code_server_install_method="deb")
+    assert v["deb_url"] == f"{RELEASES}/v4.100.3/code-server_4.100.3_amd64.deb"
+    assert v["deb_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
+    assert v["bin"] == "/usr/bin/code-server"
+
+
+def test_deb_on_arm64(tmp_path):
+    _, _, v = render(
+        tmp_path,
+        code_server_install_method="deb",
+        code_server_version="4.99.0",
+        ansible_facts={"architecture": "aarch64"},
+    )
+    assert v["deb_url"] == f"{RELEASES}/v4.99.0/code-server_4.99.0_arm64.deb"
+    assert v["ripgrep_asset"] == "ripgrep-v13.0.0-10-aarch64-unknown-linux-musl.tar.gz"
+
+
+def test_local_deb_keeps_its_file_name(tmp_path):
+    _, _, v = render(
+        tmp_path, code_server_install_method="local", code_server_deb_src="/srv/artifacts/code-server_4.100.3_amd64.deb"
+    )
+    assert v["deb_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
+    assert v["bin"] == "/usr/bin/code-server"
+
+
+@pytest.mark.parametrize("name", ["config.yaml.j2", "code-server@.service.j2"])
+def test_templates_start_with_ansible_managed(name):
+    first = (ROOT / "roles" / "code_server" / "templates" / name).read_text().splitlines()[0]
+    assert first == "{{ ansible_managed | comment }}"
