@@ -27,9 +27,10 @@ def run_role(extra_vars: dict) -> subprocess.CompletedProcess:
 
 def assert_fails_with(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode != 0, result.stdout[-2000:]
-    text = " ".join(result.stdout.split())  # messages come line-wrapped
+    # ansible-core 2.19 prints the failure message on stderr, line-wrapped.
+    text = " ".join((result.stdout + result.stderr).split())
     for word in words:
-        assert word in text, result.stdout[-3000:]
+        assert word in text, result.stderr[-3000:]
 
 
 def test_unknown_user_is_named(host):
