@@ -20,7 +20,8 @@ def run_role(extra_vars: dict) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
-        env=os.environ,
+        # Plain, unwrapped text: Molecule forces colour and a narrow width, which split messages.
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "COLUMNS": "1000"},
         check=False,
     )
 

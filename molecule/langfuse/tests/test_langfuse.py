@@ -80,7 +80,8 @@ def test_admin_key_pair_authenticates(host):
 
 def test_trace_written_before_rerun_is_still_there(host):
     key = api_key(host)
-    status, body = curl(host, f"/api/public/v2/observations?traceId={MARKER_TRACE}", (key["public_key"], key["secret_key"]))
+    auth = (key["public_key"], key["secret_key"])
+    status, body = curl(host, f"/api/public/v2/observations?traceId={MARKER_TRACE}", auth)
     assert status == 200
     assert [o["name"] for o in json.loads(body)["data"]] == ["persistence-marker"]
 
@@ -89,6 +90,8 @@ def _rerun_converge():
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(env["MOLECULE_PROJECT_DIRECTORY"], ".collections")
     env["ANSIBLE_CONFIG"] = os.path.join(env["MOLECULE_PROJECT_DIRECTORY"], "ansible.cfg")
+    # Plain, unwrapped text, so that a secret cannot hide behind colour codes or a line break.
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", COLUMNS="1000")
     return subprocess.run(
         ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "-v", "--diff",
          os.path.join(env["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")],
