@@ -3,7 +3,7 @@
 
 On fresh local "EC2" targets (scripts/target.sh), from this checkout:
   * all-in-one (one box in [langfuse] and [devboxes]):
-      - docker role alone (site.yml --tags docker),
+      - docker role alone,
       - image loading, reported separately: the test images copied into the target's engine
         (no registry here; on a real box Compose pulls them instead),
       - first converge of site.yml (everything else: Langfuse, LiteLLM, code-server built from npm),
@@ -96,7 +96,11 @@ def converge(boxes, workdir, rerun=False):
     for name, _ in boxes:
         prepare_ca(name)
     out = {}
-    out["docker"], _ = playbook(inv, str(ROOT / "site.yml"), "--tags", "docker")
+    # The docker role alone (site.yml --tags docker also runs every role's argument validation,
+    # which needs the Langfuse facts of a full run).
+    docker_pb = workdir / "docker.yml"
+    docker_pb.write_text("- name: Docker\n  hosts: all\n  become: true\n  roles: [llmops.devbox.docker]\n")
+    out["docker"], _ = playbook(inv, str(docker_pb))
     start = time.monotonic()
     loads = [subprocess.Popen([str(TARGET), "load", name, *images()], stdout=subprocess.DEVNULL)
              for name, _ in boxes]
