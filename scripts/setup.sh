@@ -7,6 +7,8 @@ set -euo pipefail
 ANSIBLE_WHEEL_VERSION=12.3.0   # the `ansible` release that bundles the versions in requirements.yml
 
 command -v python3 >/dev/null || die "python3 not found: install Python 3.11+ (Debian: apt-get install python3 python3-venv)"
+# Targets, like real boxes, are reached over SSH.
+command -v ssh >/dev/null || die "ssh client not found: install it (Debian: apt-get install openssh-client)"
 
 # 1. Tool venv, rebuilt only when requirements-dev.txt changes.
 want=$(sha256sum "$ROOT/requirements-dev.txt" | cut -c1-16)
