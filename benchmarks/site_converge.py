@@ -30,15 +30,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "scripts" / "target.sh"
 KEY = ROOT / ".cache" / "ssh" / "id_ed25519"
 DEMO_VARS = ROOT / "tests" / "demo-vars.yml"
+TEST_IMAGES = ROOT / "tests" / "test-images.yml"
 
 
 def images():
-    lines = (ROOT / "tests" / "stack-images.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    """The stack's test images (tests/test-images.yml), as the roles deploy them."""
+    listed = yaml.safe_load(TEST_IMAGES.read_text())
+    return sorted({v for k, v in listed.items() if k.startswith(("langfuse_", "litellm_"))})
 
 
 def sh(argv, **kw):
@@ -70,7 +74,7 @@ def playbook(inv, *args):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     start = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", "-i", str(inv), "-e", f"@{DEMO_VARS}", *args],
+    proc = subprocess.run(["ansible-playbook", "-i", str(inv), "-e", f"@{DEMO_VARS}", "-e", f"@{TEST_IMAGES}", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if proc.returncode != 0:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the test images without any registry: a Debian 13 base from debootstrap, then every
-# tests/images/<name>/ (a Dockerfile plus a TAGS file naming the tags it gets), in ORDER below.
+# Builds the test images without any registry: a Debian 13 base from debootstrap, then each image
+# llmops-test/<recipe>:<tag> listed in tests/test-images.yml (in file order) from the Dockerfile in
+# tests/images/<recipe>/. Symlinks in a recipe folder (shared programs, contracts) are followed.
 # An image is rebuilt only when its recipe (its folder, and the base image) changed.
-# Usage: build-images.sh [name ...]   (default: all)
+# Usage: build-images.sh [recipe ...]   (default: all)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 docker_up || die "no Docker engine answers: run 'make setup' first"
@@ -11,8 +12,9 @@ BASE=llmops-test/debian:trixie
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LABEL=org.llmops.recipe
 BASE_RECIPE="trixie minbase v1"
-# Images the stacks need (tagged with the names the roles deploy) and the EC2-like target.
-ORDER=(target postgres redis clickhouse-double minio-double langfuse-double litellm)
+# "recipe image" pairs from the one list of test images, unique, in file order.
+mapfile -t IMAGES < <(sed -n 's/^[a-z_]*: *\(llmops-test\/\([a-z0-9-]*\):[^ #]*\).*/\2 \1/p' "$ROOT/tests/test-images.yml" | awk '!seen[$0]++')
+[ ${#IMAGES[@]} -gt 0 ] || die "no llmops-test/ image listed in tests/test-images.yml"
 
 label_of() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 
@@ -32,11 +34,10 @@ build_base() {
   rm -rf "$rootfs"
 }
 
-build_one() {
-  local name=$1 dir="tests/images/$1"
-  [ -f "$ROOT/$dir/Dockerfile" ] || { say "skip $name (no $dir/Dockerfile)"; return 0; }
-  local tags; mapfile -t tags < <(grep -v '^\s*\(#\|$\)' "$ROOT/$dir/TAGS")
-  local want; want=$(recipe_hash "$dir")-$(docker image inspect -f '{{.Id}}' "$BASE" | cut -c8-19)
+build_one() {  # build_one RECIPE IMAGE
+  local name=$1 image=$2 dir="tests/images/$1"
+  [ -f "$ROOT/$dir/Dockerfile" ] || die "test image $image: no recipe at $dir/Dockerfile"
+  local tags=("$image") want; want=$(recipe_hash "$dir")-$(docker image inspect -f '{{.Id}}' "$BASE" | cut -c8-19)
   local ok=1 t
   for t in "${tags[@]}"; do [ "$(label_of "$t")" = "$want" ] || ok=0; done
   [ $ok = 1 ] && return 0
@@ -47,7 +48,7 @@ build_one() {
   # pip/npm inside the build trust a TLS-inspecting proxy. It never reaches what the roles deploy.
   local ca=/etc/ssl/certs/ca-certificates.crt
   [ -f "$ca" ] || ca=/dev/null
-  { tar -C "$ROOT/$dir" -c . ; } >"$CACHE/ctx-$name.tar"
+  { tar -h -C "$ROOT/$dir" -c . ; } >"$CACHE/ctx-$name.tar"
   tar -rf "$CACHE/ctx-$name.tar" --transform 's|.*|extra-ca.crt|' -C / "${ca#/}" 2>/dev/null || true
   docker build -q --label "$LABEL=$want" --build-arg "BASE=$BASE" "${args[@]}" - <"$CACHE/ctx-$name.tar" >"$CACHE/build-$name.log" 2>&1 \
     || { tail -30 "$CACHE/build-$name.log" >&2; die "building test image $name failed: see .cache/build-$name.log"; }
@@ -56,5 +57,10 @@ build_one() {
 }
 
 build_base
-if [ $# -gt 0 ]; then names=("$@"); else names=("${ORDER[@]}"); fi
-for n in "${names[@]}"; do build_one "$n"; done
+found=0
+for pair in "${IMAGES[@]}"; do
+  recipe=${pair%% *}
+  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$recipe"; then continue; fi
+  build_one "$recipe" "${pair#* }"; found=$((found + 1))
+done
+[ $# -eq 0 ] || [ "$found" -ge $# ] || die "unknown recipe in '$*': see tests/test-images.yml"

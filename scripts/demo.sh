@@ -7,7 +7,6 @@ set -euo pipefail
 use_venv
 NAME=llmops-demo
 DEMO="$ROOT/.demo"
-IMAGES=$(grep -v '^\s*\(#\|$\)' "$ROOT/tests/stack-images.txt" | tr '\n' ' ')
 
 case "${1:-up}" in
 up)
@@ -28,10 +27,16 @@ ansible_user=admin
 ansible_ssh_private_key_file=$CACHE/ssh/id_ed25519
 ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 INI
+  # The demo's settings and the test images (llmops-test/..., from the one list of them) as the
+  # inventory's group_vars, so every later command with this inventory (a config push with
+  # site.yml --tags litellm, the ops playbooks) deploys the same.
+  mkdir -p "$DEMO/group_vars/all"
+  cp "$ROOT/tests/demo-vars.yml" "$DEMO/group_vars/all/demo-vars.yml"
+  cp "$ROOT/tests/test-images.yml" "$DEMO/group_vars/all/test-images.yml"
   say "preparing the target (Docker + images)"
-  LLMOPS_TEST_IMAGES="$IMAGES" ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/molecule/shared/preload.yml"
+  ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/molecule/shared/preload.yml"
   say "running site.yml"
-  ansible-playbook -i "$DEMO/inventory.ini" -e @"$ROOT/tests/demo-vars.yml" "$ROOT/site.yml"
+  ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/site.yml"
   ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/playbooks/port_forward.yml"
   say "demo deployed in $((SECONDS - start)) s; remove it with: make demo-down"
   ;;

@@ -22,5 +22,5 @@ docker_up() { docker info >/dev/null 2>&1; }
 
 # sha256 over a set of files/dirs (sorted, content and names), for rebuild-when-changed caching.
 recipe_hash() {
-  (cd "$ROOT" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+  (cd "$ROOT" && find -L "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Local "EC2" targets: containers of llmops-test/target:trixie reached over SSH as `admin`.
+# Local "EC2" targets: containers of the target test image (tests/test-images.yml) reached over SSH as `admin`.
 #   target.sh create NAME   start (or reuse) a target, install the SSH key, print its address
 #   target.sh destroy NAME  remove the container and its Docker volume
 #   target.sh address NAME  print its address
 #   target.sh load NAME IMAGE...  copy images from this engine into the target's engine (missing ones only)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-IMAGE=llmops-test/target:trixie
+IMAGE=$(sed -n 's/^llmops_test_target_image: *\([^ #]*\).*/\1/p' "$ROOT/tests/test-images.yml")
 KEY="$CACHE/ssh/id_ed25519"
 docker_up || die "no Docker engine answers: run 'make setup' first"
 

@@ -1,7 +1,8 @@
-"""Helpers for the LiteLLM integration tests: a real LiteLLM proxy process (own venv), the Langfuse
-TEST DOUBLE on loopback, and the litellm_trace_check module run through Ansible.
+"""Helpers for the LiteLLM integration tests: a real LiteLLM proxy process (own venv) and the
+litellm_trace_check module run through Ansible. (The Langfuse they send to is the stack of test
+images in tests/integration/langfuse_stack.py.)
 
-No Docker: everything listens on 127.0.0.1 ports the OS picks. The LiteLLM venv
+The proxy listens on a 127.0.0.1 port the OS picks. The LiteLLM venv
 (.cache/litellm-venv, from tests/integration/requirements-litellm.txt) is built only when missing
 or when the requirements changed; it is far too heavy for the tool venv.
 """
@@ -24,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache"
 VENV = CACHE / "litellm-venv"
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-litellm.txt"
-DOUBLE = ROOT / "tests" / "images" / "langfuse-double" / "langfuse_double.py"
 RENDER_PLAYBOOK = ROOT / "tests" / "unit" / "roles" / "litellm" / "render_playbook.yml"
 ROLE = ROOT / "roles" / "litellm"
 TOOLS = Path(sys.executable).parent
@@ -105,49 +105,6 @@ def render_role(out: Path, role_vars: dict, secrets: dict) -> tuple[Path, dict]:
             key, _, value = line.partition("=")
             env[key] = value
     return out / "proxy" / "litellm_config.yml", env
-
-
-class LangfuseDouble:
-    """The Langfuse TEST DOUBLE from tests/images/langfuse-double, on loopback with SQLite storage."""
-
-    def __init__(self, workdir: Path, public_key: str, secret_key: str, major: int = 4):
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"langfuse-double-{self.port}.log"
-        self.env = dict(
-            os.environ,
-            LANGFUSE_DOUBLE_SQLITE=str(workdir / "langfuse-double.sqlite"),
-            LANGFUSE_DOUBLE_SKIP_DEPENDENCY_CHECKS="true",
-            LANGFUSE_DOUBLE_MAJOR=str(major),
-            PORT=str(self.port),
-            LANGFUSE_WORKER_PORT=str(free_port()),
-            HOSTNAME="127.0.0.1",
-            NEXTAUTH_SECRET="integration-nextauth-secret",  # noqa: S106 - throwaway test double
-            NEXTAUTH_URL=self.url,
-            SALT="integration-salt",
-            ENCRYPTION_KEY="0" * 64,
-            LANGFUSE_INIT_ORG_ID="llmops",
-            LANGFUSE_INIT_ORG_NAME="LLMOps",
-            LANGFUSE_INIT_PROJECT_ID="devbox",
-            LANGFUSE_INIT_PROJECT_NAME="Dev box",
-            LANGFUSE_INIT_PROJECT_PUBLIC_KEY=public_key,
-            LANGFUSE_INIT_PROJECT_SECRET_KEY=secret_key,
-            LANGFUSE_INIT_USER_EMAIL="admin@example.com",
-            LANGFUSE_INIT_USER_NAME="Admin",
-            LANGFUSE_INIT_USER_PASSWORD="integration-password",  # noqa: S106 - throwaway test double
-        )
-        self.proc = None
-
-    def start(self) -> LangfuseDouble:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, str(DOUBLE)], env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_http(self.url + "/api/public/health", self.proc, self.log, 60)
-        return self
-
-    def stop(self) -> None:
-        stop(self.proc)
 
 
 class Proxy:

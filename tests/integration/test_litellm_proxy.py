@@ -1,8 +1,9 @@
 """A real LiteLLM proxy (pinned, own venv) configured by the litellm role's templates, the Langfuse
-TEST DOUBLE on loopback, and llmops.devbox.litellm_trace_check run through Ansible.
+stack of test images in Docker (web published on loopback; tests/integration/langfuse_stack.py), and
+llmops.devbox.litellm_trace_check run through Ansible.
 
 Models answer with `mock_response`, so no provider is ever called; the "broken" model points at a
-closed loopback port. No Docker is needed. The first run builds .cache/litellm-venv (~1-2 min).
+closed loopback port. The first run builds .cache/litellm-venv (~1-2 min).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import urllib.request
 import uuid
 
 import pytest
+from langfuse_stack import started_stack
 from litellm_env import (
-    DOUBLE,
-    LangfuseDouble,
     Proxy,
     ensure_litellm_venv,
     free_port,
@@ -69,12 +69,9 @@ def start_proxy(litellm, workdir, name, langfuse_host):
 
 
 @pytest.fixture(scope="module")
-def double(workdir):
-    if "LANGFUSE_DOUBLE_SQLITE" not in DOUBLE.read_text():
-        pytest.skip("the Langfuse double has no host mode with SQLite storage yet (tests/images/langfuse-double)")
-    d = LangfuseDouble(workdir, PK, SK).start()
-    yield d
-    d.stop()
+def double():
+    """The Langfuse stack (web and worker doubles, real Postgres and Redis) with this test's keys."""
+    yield from started_stack("pytest-litellm", PK, SK)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,12 @@ the real backing services of the compose stack:
   GET /api/public/v2/observations, the v4 answers to legacy endpoints, a NextAuth-style
   credentials sign-in, and the worker's /api/health on port 3030.
 
-One image plays both parts: every container runs the worker part (port 3030, queue consumer);
-a container that has NEXTAUTH_SECRET (only langfuse-web needs it) also serves the web part.
+Two images, one program: LANGFUSE_DOUBLE_PART (baked into each image) says which part it plays.
+The web part serves the public API and puts ingested batches on the queue; only the worker part
+consumes the queue and makes traces visible, as upstream. Each part reads its contract
+(tests/contracts/langfuse-{web,worker}.yml, copied to LANGFUSE_DOUBLE_CONTRACT): the variables
+it refuses to start without, and where it listens ($HOSTNAME:$PORT, HOSTNAME being the container id
+unless the deployment overrides it, like upstream).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 VERSION = os.environ.get("LANGFUSE_DOUBLE_VERSION", "4.0.0")
-QUEUE = "langfuse-double:ingestion"
+QUEUE = "otel-ingestion-queue"  # upstream's queue name (contract langfuse-web: otlp_traces)
 OBSERVATION_TYPES = {"SPAN", "GENERATION", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER",
                      "EVALUATOR", "EMBEDDING", "GUARDRAIL"}
 FIELD_GROUPS = {
@@ -73,8 +78,23 @@ def _truthy(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes")
 
 
-def load_config(env: dict[str, str]) -> dict:
+PARTS = ("web", "worker")
+
+
+def load_contract(part: str, path: str | None = None) -> dict:
+    """The part's upstream contract: LANGFUSE_DOUBLE_CONTRACT in the image, the repo's file otherwise."""
+    import yaml
+
+    if not path:
+        path = str(Path(__file__).resolve().parents[2] / "contracts" / f"langfuse-{part}.yml")
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load_config(env: dict[str, str], part: str, contract: dict) -> dict:
     """Validate the environment like the real server's start-up check; raise ConfigError."""
+    if part not in PARTS:
+        raise ConfigError(f"LANGFUSE_DOUBLE_PART must be one of {', '.join(PARTS)} (got {part!r})")
     errors = []
 
     def need(name: str) -> str:
@@ -83,7 +103,11 @@ def load_config(env: dict[str, str]) -> dict:
             errors.append(f"{name} is required")
         return value
 
-    cfg: dict = {"web": bool(env.get("NEXTAUTH_SECRET"))}
+    # What upstream refuses to start without (its env schema, recorded in the contract).
+    for name in (contract.get("env") or {}).get("required") or []:
+        if not env.get(name):
+            errors.append(f"{name} is required")
+    cfg: dict = {"web": part == "web", "part": part}
     cfg["database_url"] = need("DATABASE_URL")
     if cfg["database_url"] and not re.match(r"^postgres(ql)?://", cfg["database_url"]):
         errors.append("DATABASE_URL must be a postgresql:// URL")
@@ -115,12 +139,17 @@ def load_config(env: dict[str, str]) -> dict:
         errors.append("LANGFUSE_S3_EVENT_UPLOAD_BUCKET is required (raw events are stored there)")
     s3["force_path_style"] = _truthy(s3["force_path_style"], False)
     cfg["s3"] = s3
+    # Where the part listens: the variables and defaults its contract names.
+    listen = contract.get("listen") or {}
+    address, port = listen.get("address") or {}, listen.get("port") or {}
+    port_env = port.get("env", "PORT")
     ports = {}
-    for name, default in (("REDIS_PORT", 6379), ("PORT", 3000), ("LANGFUSE_WORKER_PORT", 3030)):
+    for name, default in (("REDIS_PORT", 6379), (port_env, int(port.get("default", 3000)))):
         value = env.get(name) or str(default)
         if not value.isdigit():
             errors.append(f"{name} must be a port number (got {value!r})")
         ports[name] = int(value) if value.isdigit() else default
+    cfg["host"] = env.get(address.get("env", "HOSTNAME")) or str(address.get("default", "0.0.0.0"))
     cfg["redis"] = {
         "url": env.get("REDIS_CONNECTION_STRING", ""),
         "host": env.get("REDIS_HOST", ""),
@@ -137,9 +166,9 @@ def load_config(env: dict[str, str]) -> dict:
     if sk and not sk.startswith("sk-lf-"):
         errors.append("LANGFUSE_INIT_PROJECT_SECRET_KEY must start with sk-lf-")
     cfg["signup_disabled"] = _truthy(env.get("AUTH_DISABLE_SIGNUP"), False)
-    cfg["port"], cfg["worker_port"] = ports["PORT"], ports["LANGFUSE_WORKER_PORT"]
+    cfg["port"] = ports[port_env]
     if errors:
-        raise ConfigError("; ".join(errors))
+        raise ConfigError("; ".join(dict.fromkeys(errors)))
     return cfg
 
 
@@ -294,21 +323,21 @@ def span_to_observation(span: dict, project_id: str, now: str) -> dict:
     }
 
 
-def select_fields(observation: dict, fields: list[str] | None, parse_io: bool) -> dict:
-    groups = fields or list(FIELD_GROUPS)
+def select_fields(observation: dict, fields: list[str]) -> dict:
+    """The requested field groups (core always), input/output as raw strings like upstream."""
     out = {}
-    for group in ["core"] + [g for g in groups if g != "core"]:
+    for group in ["core"] + [g for g in fields if g != "core"]:
         for name in FIELD_GROUPS[group]:
             out[name] = observation.get(name)
-    if "input" in out and not parse_io:
-        # Like the real v2 API: input/output are returned as strings unless parseIoAsJson=true.
-        for name in ("input", "output"):
-            if out[name] is not None and not isinstance(out[name], str):
-                out[name] = json.dumps(out[name])
-    elif "input" in out:
-        for name in ("input", "output"):
-            out[name] = _json_or_raw(out[name])
+    for name in ("input", "output"):
+        if out.get(name) is not None and not isinstance(out[name], str):
+            out[name] = json.dumps(out[name])
     return out
+
+
+def _trace_hash(trace_id: str) -> str:
+    """A stable stand-in for the trace-id hash in upstream's ordering."""
+    return hashlib.sha256(str(trace_id).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,7 +475,8 @@ class Backends:
             raise ConfigError("CLICKHOUSE_MIGRATION_URL must look like clickhouse://HOST:9000")
         with socket.create_connection((mig.hostname, mig.port or 9000), timeout=5):
             pass
-        self.clickhouse("CREATE TABLE IF NOT EXISTS observations (project_id String, "
+        # Upstream's v4 worker writes events_full (contract langfuse-worker); one row per observation.
+        self.clickhouse("CREATE TABLE IF NOT EXISTS events_full (project_id String, "
                         "trace_id String, id String, start_time String, body String) "
                         "ENGINE = MergeTree ORDER BY (project_id, trace_id, id)")
 
@@ -511,9 +541,9 @@ def _is_auth_error(exc: Exception) -> bool:
 # --------------------------------------------------------------------------------------------
 
 def process_job(backends: Backends, job: dict) -> int:
-    """One ingestion job: read the raw event from S3, write observations to ClickHouse."""
+    """One ingestion job: read the decoded batch from S3, write observations to ClickHouse."""
     body = backends.s3().get_object(Bucket=job["bucket"], Key=job["key"])["Body"].read()
-    spans = decode_otlp(body, job["content_type"])
+    spans = json.loads(body)
     now = _iso(time.time_ns())
     rows = []
     for span in spans:
@@ -522,7 +552,7 @@ def process_job(backends: Backends, job: dict) -> int:
                                 "id": obs["id"], "start_time": obs["startTime"] or "",
                                 "body": json.dumps(obs)}))
     if rows:
-        backends.clickhouse("INSERT INTO observations FORMAT JSONEachRow",
+        backends.clickhouse("INSERT INTO events_full FORMAT JSONEachRow",
                             ("\n".join(rows) + "\n").encode())
     return len(rows)
 
@@ -629,9 +659,7 @@ class Handler(BaseHTTPRequestHandler):
         path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query)
         try:
             if self.server.part == "worker":
-                if method == "GET" and path == "/api/health":
-                    return self.send(200, {"status": "OK", "version": VERSION})
-                return self.error(404, "Not found", "NotFoundError")
+                return self.app.worker(self, method, path)
             return self.app.web(self, method, path, query)
         except Exception as exc:  # noqa: BLE001 - answer 500 like the real server, log cause
             log.exception("%s %s failed", method, path)
@@ -645,6 +673,19 @@ class App:
         self.shutting_down = False
         self.sessions: dict[str, str] = {}
         self.csrf: set[str] = set()
+
+    def worker(self, h: Handler, method: str, path: str):
+        """The worker's own routes: health checks Postgres and Redis, ready also the shutdown."""
+        if method == "GET" and path in ("/api/health", "/api/ready"):
+            if path == "/api/ready" and self.shutting_down:
+                return h.send(500, {"status": "error"})
+            try:
+                self.backends.sql("SELECT 1")
+                self.backends.redis().ping()
+            except Exception:  # noqa: BLE001 - any failure of a dependency is "error"
+                return h.send(500, {"status": "error"})
+            return h.send(200, {"status": "ok"})
+        return h.error(404, "Not found", "NotFoundError")
 
     def web(self, h: Handler, method: str, path: str, query: dict):
         if path == "/api/public/health":
@@ -694,19 +735,21 @@ class App:
         project = h.project_for_key()
         if not project:
             return None
-        content_type = (h.headers.get("Content-Type") or "application/x-protobuf").lower()
-        body = h._body()
+        content_type = (h.headers.get("Content-Type") or "").lower()
+        if "application/x-protobuf" not in content_type and "application/json" not in content_type:
+            return h.send(400, {"error": "Invalid content type"})
         try:
-            spans = decode_otlp(body, content_type)
+            spans = decode_otlp(h._body(), content_type)
         except Exception as exc:  # noqa: BLE001 - a client error, as upstream answers
-            return h.error(400, f"Invalid OTLP request: {exc}", "InvalidRequestError")
+            return h.send(400, {"error": f"Invalid OTLP request: {exc}"})
+        # Like upstream: the decoded batch goes to S3 as JSON and a job to the queue; only the
+        # worker writes to ClickHouse, so nothing is visible while it is down.
         s3 = self.cfg["s3"]
         key = f"{s3['prefix']}otel/{project[0]}/{datetime.now(timezone.utc):%Y/%m/%d/%H/%M}/" \
-              f"{uuid.uuid4()}.{'json' if 'json' in content_type else 'pb'}"
-        self.backends.s3().put_object(Bucket=s3["bucket"], Key=key, Body=body,
-                                      ContentType=content_type)
-        job = {"project_id": project[0], "bucket": s3["bucket"], "key": key,
-               "content_type": content_type}
+              f"{uuid.uuid4()}.json"
+        self.backends.s3().put_object(Bucket=s3["bucket"], Key=key, Body=json.dumps(spans).encode(),
+                                      ContentType="application/json")
+        job = {"project_id": project[0], "bucket": s3["bucket"], "key": key}
         self.backends.redis().lpush(QUEUE, json.dumps(job))
         log.info("web: accepted %d span(s) for project %s", len(spans), project[0])
         if "json" in content_type:
@@ -729,36 +772,62 @@ class App:
         return h.send(207, {"successes": successes, "errors": errors})
 
     def observations(self, h: Handler, query: dict):
+        """GET /api/public/v2/observations as the contract (langfuse-web: observations_v2) says."""
         project = h.project_for_key()
         if not project:
             return None
-        fields = None
+        invalid = {"message": "Invalid request data", "error": []}
+        fields = ["core", "basic"]
         if query.get("fields"):
-            fields = [f.strip() for f in query["fields"][0].split(",") if f.strip()]
-            unknown = [f for f in fields if f not in FIELD_GROUPS]
-            if unknown:
-                return h.error(400, f"Invalid field group(s): {', '.join(unknown)}",
-                               "InvalidRequestError")
-        limit = int(query.get("limit", ["50"])[0] or 50)
+            # Unknown group names are dropped, as upstream's comma-separated enum parsing does.
+            fields = [f.strip() for f in query["fields"][0].split(",") if f.strip() in FIELD_GROUPS]
+        if query.get("parseIoAsJson", ["false"])[0] != "false":
+            invalid["error"].append({"path": ["parseIoAsJson"], "message": "only false is accepted"})
+        raw_limit = query.get("limit", ["50"])[0] or "50"
+        if not raw_limit.isdigit() or not 0 <= int(raw_limit) <= 1000:
+            invalid["error"].append({"path": ["limit"], "message": "an integer from 0 to 1000"})
+        if invalid["error"]:
+            return h.send(400, invalid)
+        limit = int(raw_limit)
+        after = None
+        if query.get("cursor", [""])[0]:
+            try:
+                c = json.loads(base64.b64decode(query["cursor"][0], validate=True))
+                after = (c["lastStartTimeTo"], _trace_hash(c["lastTraceId"]), c["lastId"])
+            except (ValueError, KeyError, TypeError):
+                return h.send(400, {"message": "Invalid cursor format", "error": "InvalidRequestError"})
         trace_id = query.get("traceId", [""])[0]
         if trace_id:
             raw = self.backends.clickhouse(
-                "SELECT * FROM observations WHERE project_id = {project:String} "
+                "SELECT * FROM events_full WHERE project_id = {project:String} "
                 "AND trace_id = {trace:String} FORMAT JSONEachRow",
                 project=project[0], trace=trace_id)
         else:
             raw = self.backends.clickhouse(
-                "SELECT * FROM observations WHERE project_id = {project:String} "
+                "SELECT * FROM events_full WHERE project_id = {project:String} "
                 "FORMAT JSONEachRow", project=project[0])
         rows = [json.loads(json.loads(line)["body"]) for line in raw.splitlines() if line.strip()]
-        for name in ("name", "userId", "sessionId", "type", "level", "parentObservationId"):
+        for name in ("name", "userId", "sessionId", "type", "level", "parentObservationId",
+                     "environment", "version"):
             wanted = query.get(name, [""])[0]
             if wanted:
                 rows = [r for r in rows if str(r.get(name)) == wanted]
-        rows.sort(key=lambda r: (r.get("startTime") or "", r["id"]), reverse=True)
-        parse_io = query.get("parseIoAsJson", ["false"])[0] == "true"
-        data = [select_fields(r, fields, parse_io) for r in rows[:limit]]
-        return h.send(200, {"data": data, "meta": {"cursor": None}})
+
+        # Upstream's order: start time, then a hash of the trace id, then the id, all descending.
+        def order(r):
+            return (r.get("startTime") or "", _trace_hash(r["traceId"]), r["id"])
+
+        rows.sort(key=order, reverse=True)
+        if after is not None:
+            rows = [r for r in rows if order(r) < after]
+        page = rows[:limit]
+        meta = {}
+        if len(rows) > limit and page:
+            last = page[-1]
+            meta["cursor"] = base64.b64encode(json.dumps(
+                {"lastStartTimeTo": last.get("startTime"), "lastTraceId": last["traceId"],
+                 "lastId": last["id"]}).encode()).decode()
+        return h.send(200, {"data": [select_fields(r, fields) for r in page], "meta": meta})
 
     # -- NextAuth-style credentials sign-in ----------------------------------------------------
     def auth(self, h: Handler, method: str, path: str):
@@ -795,13 +864,21 @@ class App:
         return h.error(404, "Not found", "NotFoundError")
 
 
+def listen_address(host: str) -> str:
+    """Resolve the listen host like Node's server.listen(port, host): a name (Docker's container
+    id in $HOSTNAME) binds to the address it resolves to, not to every interface."""
+    infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    return infos[0][4][0]
+
+
 def _serve(part: str, host: str, port: int, app: App) -> ThreadingHTTPServer:
     handler = type(f"{part.title()}Handler", (Handler,), {"app": app})
-    server = ThreadingHTTPServer((host, port), handler)
+    address = listen_address(host)
+    server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     server.part = part
     threading.Thread(target=server.serve_forever, name=part, daemon=True).start()
-    log.info("%s part listening on %s:%d", part, host, port)
+    log.info("%s part listening on %s:%d (HOSTNAME %s)", part, address, port, host)
     return server
 
 
@@ -809,8 +886,10 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("LANGFUSE_LOG_LEVEL", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     log.info("Langfuse TEST DOUBLE %s (not the real Langfuse server)", VERSION)
+    part = os.environ.get("LANGFUSE_DOUBLE_PART", "")
     try:
-        cfg = load_config(dict(os.environ))
+        contract = load_contract(part, os.environ.get("LANGFUSE_DOUBLE_CONTRACT")) if part in PARTS else {}
+        cfg = load_config(dict(os.environ), part, contract)
         backends = Backends(cfg)
         backends.check_all(time.monotonic() + float(os.environ.get("LANGFUSE_DOUBLE_WAIT", "60")))
         if cfg["web"]:
@@ -820,13 +899,10 @@ def main() -> int:
         return 1
     stop = threading.Event()
     app = App(cfg, backends)
-    threading.Thread(target=consume_forever, args=(backends, stop), daemon=True).start()
-    servers = [_serve("worker", "0.0.0.0", cfg["worker_port"], app)]
-    if cfg["web"]:
-        servers.append(_serve("web", "0.0.0.0", cfg["port"], app))
-    else:
-        log.info("no NEXTAUTH_SECRET: worker part only (langfuse-web would refuse to start "
-                 "without it)")
+    if part == "worker":
+        # Only the worker turns queued batches into visible traces: with it down, traces wait.
+        threading.Thread(target=consume_forever, args=(backends, stop), daemon=True).start()
+    servers = [_serve(part, cfg["host"], cfg["port"], app)]
     import signal
 
     def shutdown(signum, _frame):

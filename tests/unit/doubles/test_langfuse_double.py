@@ -25,15 +25,24 @@ GOOD = {
 }
 
 
+def config(langfuse, env, part="web"):
+    return langfuse.load_config(env, part, langfuse.load_contract(part))
+
+
 def test_upstream_like_environment_is_accepted(langfuse):
-    cfg = langfuse.load_config(GOOD)
+    cfg = config(langfuse, GOOD)
     assert cfg["web"] is True and cfg["s3"]["force_path_style"] is True
     assert cfg["init"]["project_public_key"] == "pk-lf-1"
 
 
 def test_worker_environment_has_no_web_part(langfuse):
     env = {k: v for k, v in GOOD.items() if not k.startswith("NEXTAUTH")}
-    assert langfuse.load_config(env)["web"] is False
+    assert config(langfuse, env, "worker")["web"] is False
+
+
+def test_unknown_part_is_refused(langfuse):
+    with pytest.raises(langfuse.ConfigError, match="LANGFUSE_DOUBLE_PART"):
+        langfuse.load_config(GOOD, "both", {})
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -54,7 +63,7 @@ def test_bad_settings_are_refused_with_the_variable_named(langfuse, change, mess
         else:
             env[key] = value
     with pytest.raises(langfuse.ConfigError, match=message.replace("(", r"\(")):
-        langfuse.load_config(env)
+        config(langfuse, env)
 
 
 def test_secret_hash_depends_on_salt(langfuse):
@@ -109,11 +118,10 @@ def test_failed_span_becomes_error_observation(langfuse):
     assert (obs["type"], obs["level"], obs["statusMessage"]) == ("SPAN", "ERROR", "upstream 500")
 
 
-def test_field_groups_and_io_as_strings_by_default(langfuse):
+def test_field_groups_and_io_always_as_strings(langfuse):
     obs = langfuse.span_to_observation(SPAN, "devbox", "now")
-    core_only = langfuse.select_fields(obs, ["core"], False)
+    core_only = langfuse.select_fields(obs, ["core"])
     assert set(core_only) == set(langfuse.FIELD_GROUPS["core"])
-    io = langfuse.select_fields(obs, ["io"], False)
-    assert isinstance(io["input"], str)
-    assert langfuse.select_fields(obs, ["io"], True)["output"] == {"role": "assistant", "content": "hello"}
-    assert "usageDetails" in langfuse.select_fields(obs, None, False)
+    io = langfuse.select_fields(obs, ["io"])
+    assert isinstance(io["input"], str) and isinstance(io["output"], str)
+    assert "usageDetails" in langfuse.select_fields(obs, ["usage"])

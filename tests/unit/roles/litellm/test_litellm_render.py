@@ -90,7 +90,7 @@ def test_db_mode_compose(rendered):
     assert set(services) == {"litellm-switch", "litellm-blue", "litellm-green", "litellm-postgres"}
     assert services["litellm-postgres"]["image"] == "postgres:17.7"
     assert services["litellm-postgres"]["volumes"] == ["postgres:/var/lib/postgresql/data"]
-    assert "pg_isready -U litellm -d litellm" in services["litellm-postgres"]["healthcheck"]["test"][1]
+    assert "pg_isready -h 127.0.0.1 -U litellm -d litellm" in services["litellm-postgres"]["healthcheck"]["test"][1]
     for slot in ("blue", "green"):
         svc = services[f"litellm-{slot}"]
         assert svc["image"] == "ghcr.io/berriai/litellm-database:main-v1.108.7-stable"

@@ -1,0 +1,1 @@
+../langfuse-double/langfuse_double.py
