@@ -98,10 +98,9 @@ def load_config(env: dict[str, str], part: str, contract: dict) -> dict:
     errors = []
 
     def need(name: str) -> str:
-        value = env.get(name, "")
-        if not value:
-            errors.append(f"{name} is required")
-        return value
+        """A variable the double's own wiring needs (its absence is also checked below when the
+        contract marks it required, which is what decides whether this part refuses to start)."""
+        return env.get(name, "")
 
     # What upstream refuses to start without (its env schema, recorded in the contract).
     for name in (contract.get("env") or {}).get("required") or []:
@@ -470,11 +469,13 @@ class Backends:
             self.sql("SELECT pg_advisory_unlock(4242)")
 
     def _check_clickhouse(self):
-        mig = urlsplit(self.cfg["clickhouse_migration_url"])
-        if mig.scheme not in ("clickhouse", "tcp") or not mig.hostname:
-            raise ConfigError("CLICKHOUSE_MIGRATION_URL must look like clickhouse://HOST:9000")
-        with socket.create_connection((mig.hostname, mig.port or 9000), timeout=5):
-            pass
+        # Only the web part runs migrations over the native port (contract langfuse-web: env).
+        if self.cfg["clickhouse_migration_url"]:
+            mig = urlsplit(self.cfg["clickhouse_migration_url"])
+            if mig.scheme not in ("clickhouse", "tcp") or not mig.hostname:
+                raise ConfigError("CLICKHOUSE_MIGRATION_URL must look like clickhouse://HOST:9000")
+            with socket.create_connection((mig.hostname, mig.port or 9000), timeout=5):
+                pass
         # Upstream's v4 worker writes events_full (contract langfuse-worker); one row per observation.
         self.clickhouse("CREATE TABLE IF NOT EXISTS events_full (project_id String, "
                         "trace_id String, id String, start_time String, body String) "

@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from datetime import datetime, timezone
@@ -299,7 +300,8 @@ class S3Handler(BaseHTTPRequestHandler):
         path = unquote(raw_path)
         if path.startswith("/minio/health/"):
             return self.reply(200 if path.rstrip("/") in (
-                "/minio/health/live", "/minio/health/ready", "/minio/health/cluster") else 404)
+                "/minio/health/live", "/minio/health/ready", "/minio/health/cluster",
+                "/minio/health/cluster/read") else 404)
         body = self.read_body() if method in ("PUT", "POST") else b""
         try:
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -458,26 +460,29 @@ def server_main(args: list[str]) -> int:
 
 
 def mc_main(args: list[str]) -> int:
-    """`mc ready ALIAS`: exit 0 once the server's readiness endpoint answers 200."""
+    """`mc ready ALIAS`, as upstream's client does it (contract minio: health): poll the server's
+    /minio/health/cluster until it answers 200, every 5 s, never giving up by itself (a health check
+    using it fails by its timeout)."""
     if len(args) != 2 or args[0] != "ready":
         print("mc (test double): only `mc ready ALIAS` is supported", file=sys.stderr)
         return 1
     alias = args[1]
-    url = os.environ.get(f"MC_HOST_{alias}") or ("http://127.0.0.1:9000" if alias == "local"
+    url = os.environ.get(f"MC_HOST_{alias}") or ("http://localhost:9000" if alias == "local"
                                                   else "")
     if not url:
         print(f"mc: alias {alias} is not configured", file=sys.stderr)
         return 1
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    try:
-        with urllib.request.urlopen(base + "/minio/health/ready", timeout=5) as resp:
-            ok = resp.status == 200
-    except OSError as exc:
-        print(f"mc: {alias} is not ready: {exc}", file=sys.stderr)
-        return 1
-    print(f"The cluster '{alias}' is ready" if ok else f"The cluster '{alias}' is not ready")
-    return 0 if ok else 1
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/minio/health/cluster", timeout=5) as resp:
+                if resp.status == 200:
+                    print(f"The cluster '{alias}' is ready")
+                    return 0
+        except OSError as exc:
+            print(f"mc: the cluster '{alias}' is unreachable: {exc}", file=sys.stderr)
+        time.sleep(5)
 
 
 def main() -> int:
