@@ -180,8 +180,6 @@ api_key_id:
 
 import json  # noqa: E402
 import os  # noqa: E402
-import tempfile  # noqa: E402
-import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
@@ -192,6 +190,13 @@ from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # no
     HttpError,
     redact,
     request,
+)
+from ansible_collections.llmops.devbox.plugins.module_utils._secret_file import (  # noqa: E402
+    SecretFileError,
+    generate,
+    normalize_generator,
+    read_private,
+    write_private,
 )
 
 PUBLIC_PREFIX = "pk-lf-"
@@ -217,8 +222,13 @@ def check_pair(public_key, secret_key):
         raise KeyError_("the keys must not contain whitespace or quotes")
 
 
+# The same generators as llmops.devbox.secret_file: pk-lf-<uuid4> / sk-lf-<uuid4>.
+PUBLIC_GENERATOR = normalize_generator("public_key", {"kind": "uuid4", "prefix": PUBLIC_PREFIX})
+SECRET_GENERATOR = normalize_generator("secret_key", {"kind": "uuid4", "prefix": SECRET_PREFIX})
+
+
 def generate_pair():
-    return f"{PUBLIC_PREFIX}{uuid.uuid4()}", f"{SECRET_PREFIX}{uuid.uuid4()}"
+    return generate(PUBLIC_GENERATOR), generate(SECRET_GENERATOR)
 
 
 def utc_now():
@@ -245,10 +255,11 @@ class KeyFile:
         if os.path.isdir(self.path):
             self.fail("is a directory, not a key file")
         try:
-            with open(self.path, "rb") as f:
-                raw = f.read()
-        except OSError as exc:
-            self.fail(f"cannot be read ({to_native(exc.strerror or exc)})")
+            raw = read_private(self.path)  # never through a symlink
+        except SecretFileError as exc:
+            self.module.fail_json(msg=f"Key file {to_native(exc)}", path=self.path)
+        if raw is None:
+            return None
         try:
             data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
@@ -270,18 +281,11 @@ class KeyFile:
                                   path=self.path)
         content = {"public_key": public_key, "secret_key": secret_key, "note": note, "created": utc_now()}
         # Created 0600 from the first byte, then renamed over the old file, so the secret is never
-        # readable by others, not even for a moment (atomic_move would create it 0644 first).
-        fd, tmp = tempfile.mkstemp(prefix=".api-key-", dir=directory)
+        # readable by others, not even for a moment (shared with llmops.devbox.secret_file).
+        data = (json.dumps(content, indent=2) + "\n").encode("utf-8")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(content, f, indent=2)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_private(self.path, data)
         except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
             self.module.fail_json(msg=f"Cannot write key file {self.path}: {to_native(exc.strerror or exc)}",
                                   path=self.path)
         self.data = content

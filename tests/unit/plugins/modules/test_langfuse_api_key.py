@@ -7,9 +7,13 @@ import json
 import os
 import re
 import stat
+import sys
+import threading
+from contextlib import contextmanager
 
 import pytest
 
+from ansible_collections.llmops.devbox.plugins.modules.langfuse_api_key import KeyFile
 from ansible_collections.llmops.devbox.tests.unit.httpserver import HttpServer, run_module
 
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -78,6 +82,71 @@ def test_local_repairs_file_mode(keyfile):
     assert rc == 0, result
     assert result["changed"] is True
     assert file_mode(keyfile) == 0o600
+
+
+# --- the key file is 0600 from its first byte ----------------------------------------------------
+# An audit hook (installed once, idle outside watch_modes) lists the files of one directory with their
+# permission bits at every audit event: before each open, chmod, rename/replace, unlink... So a file
+# that is created readable by others and only chmod-ed or renamed into place later is seen that way.
+_watch = {"dir": None, "seen": None}
+_in_hook = threading.local()
+
+
+def _audit(event, args):
+    directory = _watch["dir"]
+    if directory is None or getattr(_in_hook, "active", False):
+        return
+    _in_hook.active = True  # os.scandir and stat raise audit events of their own
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    _watch["seen"].append((event, entry.name, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)))
+    except OSError:
+        pass
+    finally:
+        _in_hook.active = False
+
+
+@contextmanager
+def watch_modes(directory):
+    """Yield the list of (event, file name, mode) seen in directory while the block runs, under umask 0:
+    with the loosest umask only the mode a file is created with keeps its content from others."""
+    if not getattr(sys, "_llmops_mode_watch", False):
+        sys.addaudithook(_audit)
+        sys._llmops_mode_watch = True
+    seen = []
+    old_umask = os.umask(0)
+    _watch.update(dir=str(directory), seen=seen)
+    try:
+        yield seen
+    finally:
+        _watch.update(dir=None, seen=None)
+        os.umask(old_umask)
+    seen.extend(("after", p.name, file_mode(p)) for p in directory.iterdir() if p.is_file())
+
+
+class FailingModule:
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-file", "replacing-a-file"])
+def test_key_file_is_created_0600_from_the_first_byte(keyfile, existing):
+    if existing:
+        keyfile.write_text(json.dumps({"public_key": "pk-lf-old-0001", "secret_key": "sk-lf-old-secret-0001-xyz"}))
+        keyfile.chmod(0o600)
+
+    with watch_modes(keyfile.parent) as seen:
+        KeyFile(FailingModule(), str(keyfile)).write(PK, SK, "devbox")
+
+    assert [event for event, _, _ in seen if event != "after"], "the audit hook saw nothing being written"
+    readable = [(event, name, oct(mode)) for event, name, mode in seen if mode & 0o077]
+    assert not readable, f"the key file was readable by others: {readable}"
+    assert file_mode(keyfile) == 0o600
+    assert sorted(p.name for p in keyfile.parent.iterdir()) == [keyfile.name]  # no temporary file left
+    stored = json.loads(keyfile.read_text())
+    assert (stored["public_key"], stored["secret_key"], stored["note"]) == (PK, SK, "devbox")
 
 
 def test_local_user_supplied_keys_win_and_rewrite(keyfile):
