@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 USER = "admin"
 HOME = "/home/admin"
 PASSWORD_FILE = f"{HOME}/.config/code-server/generated-password"
+CONFIG = f"{HOME}/.config/code-server/config.yaml"
 LOGIN = "http://127.0.0.1:8080/login"
 KEY = "sk-llmops-test-0123456789abcdef"  # written by prepare.yml where the litellm role keeps it
 
@@ -90,3 +93,39 @@ def test_cline_legacy_files(host):
         assert json.loads(secrets.content_string)["liteLlmApiKey"] == KEY
     assert state["liteLlmBaseUrl"] == "http://localhost:4000"
     assert state["actModeApiProvider"] == "litellm"
+
+
+def _workbench_settings(host) -> dict:
+    """Log in and read the settings the running code-server put into its workbench page."""
+    jar = "/tmp/llmops-test-cookies"
+    password = f"sudo tr -d '\\n' < {PASSWORD_FILE}"
+    host.check_output(f"{password} | curl -s -o /dev/null -c {jar} --data-urlencode password@- {LOGIN}")
+    page = host.check_output(f"curl -s -b {jar} http://127.0.0.1:8080/")
+    found = re.search(r'id="vscode-workbench-web-configuration" data-settings="([^"]*)"', page)
+    assert found, page[:500]
+    return json.loads(html.unescape(found.group(1)))
+
+
+def test_telemetry_and_update_check_are_off(host):
+    """code_server_telemetry_enabled false (the default), checked on the running code-server."""
+    with host.sudo():
+        config = host.file(CONFIG)
+        assert "disable-telemetry: true" in config.content_string
+        assert "disable-update-check: true" in config.content_string
+        written = config.mtime.timestamp()
+        state = json.loads(host.file(f"{HOME}/.cline/data/globalState.json").content_string)
+    # The running process started after config.yaml was last written, so it runs with these options.
+    started = host.check_output(f"systemctl show code-server@{USER} -P ExecMainStartTimestamp --timestamp=unix")
+    assert float(started.lstrip("@")) >= int(written)
+    product = _workbench_settings(host)["productConfiguration"]
+    assert product["codeServerVersion"] == "4.100.3"
+    # disable-update-check: the page gets no update endpoint (code-server 4.100.3 webClientServer).
+    assert "updateEndpoint" not in product
+    # disable-telemetry: the VS Code server that page load started has no telemetry service, so no
+    # remoteTelemetry.log next to its remoteagent.log (with telemetry on, both are written).
+    logs = f"{HOME}/.local/share/code-server/logs"
+    sessions = host.check_output(f"ls -1 {logs} | sort").split()
+    latest = [s for s in sessions if host.file(f"{logs}/{s}/remoteagent.log").exists][-1]
+    assert not host.file(f"{logs}/{latest}/remoteTelemetry.log").exists
+    # Cline's own telemetry (tests/contracts/cline.yml, facts.telemetry).
+    assert state["telemetrySetting"] == "disabled"

@@ -60,7 +60,15 @@ def render(tmp_path: Path, **settings) -> tuple[dict, str, dict]:
 
 def test_default_is_npm_with_a_generated_password_on_loopback(tmp_path):
     config, unit, v = render(tmp_path)
-    assert config == {"bind-addr": "127.0.0.1:8080", "auth": "password", "password": PASSWORD, "cert": False}
+    assert config == {
+        "bind-addr": "127.0.0.1:8080",
+        "auth": "password",
+        "password": PASSWORD,
+        "cert": False,
+        # code_server_telemetry_enabled: false (the default): option names of code-server 4.100.3's --help
+        "disable-telemetry": True,
+        "disable-update-check": True,
+    }
     assert v["config_text"].startswith("#")  # ansible_managed header
     assert v["bin"] == "/usr/local/bin/code-server"
     assert "ExecStart=/usr/local/bin/code-server\n" in unit
@@ -78,13 +86,53 @@ def test_hashed_password_wins(tmp_path):
 
 
 def test_auth_none_has_no_password(tmp_path):
-    config, _, _ = render(tmp_path, code_server_auth="none", code_server_bind_address="0.0.0.0", code_server_port=9000)
-    assert config == {"bind-addr": "0.0.0.0:9000", "auth": "none", "cert": False}
+    config, _, _ = render(tmp_path, code_server_auth="none", code_server_port=9000)
+    assert config["auth"] == "none"
+    assert "password" not in config and "hashed-password" not in config
+
+
+def test_telemetry_and_update_check_left_on_when_asked(tmp_path):
+    config, _, _ = render(tmp_path, code_server_telemetry_enabled=True)
+    assert config == {"bind-addr": "127.0.0.1:8080", "auth": "password", "password": PASSWORD, "cert": False}
+
+
+def test_config_yaml_options_exist_in_code_server():
+    """Every key config.yaml may get is an option of code-server 4.100.3 (`code-server --help` on the
+    Molecule target; code-server also refuses unknown keys when the role validates the file)."""
+    options = {"bind-addr", "auth", "password", "hashed-password", "cert", "disable-telemetry",
+               "disable-update-check"}
+    template = (ROOT / "roles" / "code_server" / "templates" / "config.yaml.j2").read_text()
+    keys = {line.split(":", 1)[0] for line in template.splitlines() if line and line[0].isalpha()}
+    assert keys <= options, keys - options
 
 
 def test_wildcard_bind_is_probed_on_loopback(tmp_path):
     _, _, v = render(tmp_path, code_server_bind_address="0.0.0.0", code_server_port=9000)
     assert v["probe_url"] == "http://127.0.0.1:9000"
+    assert v["bind_is_loopback"] is False
+
+
+def test_paths_checked_in_the_home_cover_every_file_the_role_writes(tmp_path):
+    getent = {"getent_passwd": {"admin": ["x", "1000", "1000", "", "/home/admin", "/bin/bash"]}}
+    _, _, v = render(
+        tmp_path,
+        ansible_facts={"architecture": "x86_64", **getent},
+        _code_server_cline_key="sk-test",
+        code_server_extensions=["/srv/ext/my.ext-1.0.vsix", "publisher.name"],
+    )
+    home = "/home/admin"
+    for path in v["cline_paths"] + [
+        f"{home}/.config/code-server/config.yaml",
+        f"{home}/.config/code-server/generated-password",
+        f"{home}/.local/share/code-server/vsix/my.ext-1.0.vsix",
+        f"{home}/.local/share/code-server/extensions",
+        f"{home}/.cline/data/settings",
+    ]:
+        assert path in v["user_paths"], path
+    # And every parent of those up to the home: a link there redirects everything below it.
+    for path in v["user_paths"]:
+        parent = path.rsplit("/", 1)[0]
+        assert parent == home or parent in v["user_paths"], parent
 
 
 def test_deb_from_the_upstream_release(tmp_path):
