@@ -43,6 +43,11 @@ CASES = {
 REFUSALS = {
     "localhost_host": ({"litellm_langfuse_host": "http://localhost:3000"}, "inside its\ncontainer"),
     "loopback_ip": ({"litellm_langfuse_host": "http://127.0.0.1:3000"}, "localhost / 127.0.0.1"),
+    # Other spellings of the container itself: case, IPv6, the rest of 127/8, the any address.
+    "localhost_upper_case": ({"litellm_langfuse_host": "http://LOCALHOST:3000"}, "localhost / 127.0.0.1"),
+    "loopback_ipv6": ({"litellm_langfuse_host": "http://[::1]:3000"}, "localhost / 127.0.0.1"),
+    "loopback_ip_127_0_0_2": ({"litellm_langfuse_host": "http://127.0.0.2:3000"}, "localhost / 127.0.0.1"),
+    "any_address": ({"litellm_langfuse_host": "http://0.0.0.0:3000"}, "localhost / 127.0.0.1"),
     "no_keys": ({"litellm_langfuse_public_key": ""}, "pk-lf-"),
     "latest_image": ({"litellm_image": "ghcr.io/berriai/litellm-database:latest"}, "exact tag"),
     "model_without_model": ({"litellm_model_list": [{"model_name": "x", "litellm_params": {}}]},
