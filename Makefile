@@ -1,6 +1,6 @@
 # Entry points for a newcomer: `make demo` deploys the stack on a local EC2-like target,
 # `make test` runs every test. Both run `make setup` first (idempotent).
-.PHONY: setup images demo demo-down test lint sanity unit molecule build clean
+.PHONY: setup images demo demo-down test lint sanity unit molecule build clean mutation
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,10 @@ molecule:
 
 build:
 	@scripts/test.sh build
+
+# Mutation testing of plugins/ with mutmut (slow; not part of `make test`): prints the mutation score.
+mutation: setup
+	@scripts/mutation.sh
 
 clean: demo-down
 	rm -rf .cache/dist

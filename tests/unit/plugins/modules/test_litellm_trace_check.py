@@ -93,7 +93,10 @@ def test_v4_success_after_two_empty_polls(proxy, langfuse):
 class V3Langfuse:
     """Langfuse v3 stand-in: 404 for a trace until `polls_before_visible` polls, then the trace."""
 
-    def __init__(self, polls_before_visible=2):
+    def __init__(self, polls_before_visible=2, observations=None):
+        if observations is None:
+            observations = [{"id": "s1", "type": "SPAN"},
+                            {"id": "g1", "type": "GENERATION", "model": "gpt-4o-mini", "usageDetails": {"total": 15}}]
         self.polls = []
         self.health_calls = 0
         outer = self
@@ -112,9 +115,7 @@ class V3Langfuse:
                 outer.polls.append((m.group(1), self.headers.get("Authorization")))
                 if len(outer.polls) <= polls_before_visible:
                     return self._send(404, {"message": "Trace not found"})
-                return self._send(200, {"id": m.group(1), "totalCost": 0.25, "observations": [
-                    {"id": "s1", "type": "SPAN"},
-                    {"id": "g1", "type": "GENERATION", "model": "gpt-4o-mini", "usageDetails": {"total": 15}}]})
+                return self._send(200, {"id": m.group(1), "totalCost": 0.25, "observations": observations})
 
             def _send(self, status, body):
                 data = json.dumps(body).encode()
@@ -148,6 +149,63 @@ def test_v3_trace_endpoint(proxy, api_version):
     assert result["observation"]["id"] == "g1"
     assert result["cost"] == pytest.approx(0.25)  # the trace's total cost when the generation has none
     assert proxy.requests_to("/v1/chat/completions")[0].json()["model"] == "mock-b"
+
+
+# --- polls that find no generation are no success -------------------------------------------------
+# Observations of a trace that are not its generation: the proxy's own spans, events, junk.
+NOT_GENERATIONS = [{"id": "s1", "type": "SPAN", "name": "litellm-acompletion"}, {"id": "e1", "type": "EVENT"},
+                   {"id": "n1"}, "GENERATION", None]
+
+
+def assert_not_visible(result, polls):
+    assert result["failure"] == "trace_not_visible"
+    assert "observation" not in result and "seconds_until_visible" not in result and "cost" not in result
+    assert "no generation yet" in result["last_error"]
+    # It kept polling until the timeout, and says how often it asked.
+    assert len(polls) >= 2
+    assert f"within 1 s ({len(polls)} polls;" in result["msg"]
+
+
+@pytest.mark.parametrize("body", [
+    {"data": [], "meta": {}},
+    {"data": None},
+    {},
+    {"data": [o for o in NOT_GENERATIONS if isinstance(o, dict)]},
+    {"data": NOT_GENERATIONS},
+], ids=["empty", "null", "no-data", "span-and-event", "junk"])
+def test_v4_trace_without_generation_is_not_visible(proxy, langfuse, body):
+    healthy_proxy(proxy)
+    langfuse.respond("/api/public/health", 200, {"status": "OK", "version": "4.2.0"})
+    langfuse.respond("/api/public/v2/observations", 200, body)
+    rc, result = check(proxy, langfuse, timeout=1)
+    assert rc != 0, result
+    assert_not_visible(result, langfuse.requests_to("/api/public/v2/observations"))
+
+
+def test_v4_generation_is_found_among_spans_after_polls_of_spans_only(proxy, langfuse):
+    healthy_proxy(proxy)
+    langfuse.respond("/api/public/health", 200, {"status": "OK", "version": "4.2.0"})
+    spans = [o for o in NOT_GENERATIONS if isinstance(o, dict)]
+    langfuse.respond("/api/public/v2/observations", 200, {"data": spans})
+    langfuse.respond("/api/public/v2/observations", 200, {"data": spans + [generation(id="g7")] + spans})
+    rc, result = check(proxy, langfuse)
+    assert rc == 0, result
+    assert len(langfuse.requests_to("/api/public/v2/observations")) == 2
+    assert result["observation"]["id"] == "g7"
+    assert result["observation"]["type"] == "GENERATION"
+
+
+@pytest.mark.parametrize("observations", [[], [o for o in NOT_GENERATIONS if isinstance(o, dict)]],
+                         ids=["no-observations", "spans-only"])
+def test_v3_trace_without_generation_is_not_visible(proxy, observations):
+    healthy_proxy(proxy)
+    v3 = V3Langfuse(polls_before_visible=0, observations=observations)
+    try:
+        rc, result = check(proxy, v3.url, langfuse_api_version="3", timeout=1)
+    finally:
+        v3.close()
+    assert rc != 0, result
+    assert_not_visible(result, v3.polls)
 
 
 def test_cost_falls_back_to_proxy_header(proxy, langfuse):
