@@ -3,6 +3,8 @@
 # tests/unit/plugins. Slow (about an hour on 2 CPUs): not part of `make test` or CI.
 #   scripts/mutation.sh                   a fresh run over every mutant
 #   MUTATION_JOBS=N scripts/mutation.sh   N parallel workers (default: the number of CPUs)
+#   MUTATION_PATHS="plugins/modules/x.py ..." scripts/mutation.sh
+#                                         only these files or folders (default: modules, module_utils)
 # Prints `mutation score: K killed of N (P %)`, where killed counts the mutants the tests caught
 # (a failing test, or a test that ran into mutmut's timeout); `mutmut results` and `mutmut show
 # NAME` in .cache/mutation list and show the survivors.
@@ -36,13 +38,18 @@ mkdir -p "$WORK/ansible_collections/llmops"
 ln -sfn ../../../.. "$WORK/ansible_collections/llmops/devbox"  # .cache/mutation/ansible_collections/llmops -> checkout
 
 COLL=ansible_collections/llmops/devbox
+SOURCES=""
+for p in ${MUTATION_PATHS:-plugins/modules plugins/module_utils}; do
+  [ -e "$p" ] || die "MUTATION_PATHS: no such file or folder: $p"
+  SOURCES+="    $COLL/$p"$'\n'
+done
 # Directories before files: mutmut copies a file into its directory, which must exist by then.
 cat >"$WORK/setup.cfg" <<EOF
 [mutmut]
 source_paths =
-    $COLL/plugins/modules
+${SOURCES}also_copy =
     $COLL/plugins/module_utils
-also_copy =
+    $COLL/plugins/modules
     $COLL/tests/unit/plugins
     $COLL/tests/conftest.py
     $COLL/tests/allowed-skips.txt

@@ -18,6 +18,7 @@ CENTRAL = "llmops-fleet-central"
 BOX = "llmops-fleet-box"
 BOXES = (CENTRAL, BOX)
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+GENERATED_PASSWORD = "/home/admin/.config/code-server/generated-password"  # noqa: S105 - a path
 SEEN = {}  # trace ids written by earlier tests, read back after the restart
 
 
@@ -143,6 +144,55 @@ def test_logs_are_fetched_per_service_with_secrets_masked(tmp_path):
     secrets.append(json.loads(box(CENTRAL).check_output("cat /etc/langfuse/api-key.json"))["secret_key"])
     text = "".join(p.read_text() for p in tmp_path.rglob("*.log")) + run.stdout
     assert [s for s in secrets if s and s in text] == []
+
+
+def _cline_keys(name):
+    data = "/home/admin/.cline/data"
+    providers = json.loads(box(name).check_output(f"cat {data}/settings/providers.json"))
+    legacy = json.loads(box(name).check_output(f"cat {data}/secrets.json"))
+    return providers["providers"]["litellm"]["settings"]["apiKey"], legacy["liteLlmApiKey"]
+
+
+def _models_status(name, key):
+    return box(name).check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -m 20 -H 'Authorization: Bearer {key}' http://127.0.0.1:4000/v1/models")
+
+
+def _login_gets_session(name, password):
+    """code-server's own login form: a session cookie only for the right password."""
+    jar = "/tmp/fleet-login-cookies"
+    box(name).check_output(f"rm -f {jar}; printf %s {json.dumps(password)} | "
+                           f"curl -s -o /dev/null -c {jar} --data-urlencode password@- http://127.0.0.1:8080/login")
+    return "code-server-session" in box(name).check_output(f"cat {jar}")
+
+
+def test_rotating_the_master_key_reaches_cline_and_the_old_key_is_refused():
+    password_file = GENERATED_PASSWORD
+    old_keys = {n: box(n).check_output("cat /etc/litellm/master_key").strip() for n in BOXES}
+    old_password = box(BOX).check_output(f"cat {password_file}").strip()
+    for name in BOXES:
+        assert _cline_keys(name) == (old_keys[name], old_keys[name])
+    # The demo settings converge loaded (mock models, no LiteLLM database), as an operator keeps them
+    # in group_vars.
+    run = playbook("rotate_secrets", "-e", f"@{PROJECT}/tests/demo-vars.yml",
+                   "-e", json.dumps({"rotate": ["litellm_master_key", "code_server_password"]}), timeout=1800)
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert old_keys[CENTRAL] not in run.stdout and old_password not in run.stdout
+    for name in BOXES:
+        new_key = box(name).check_output("cat /etc/litellm/master_key").strip()
+        assert new_key != old_keys[name] and new_key not in run.stdout, name
+        assert _cline_keys(name) == (new_key, new_key), f"Cline on {name} still holds the old key"
+        assert _models_status(name, new_key) == "200", name
+        assert _models_status(name, old_keys[name]) == "401", f"{name} proxy still takes the old master key"
+        status, _ = complete(name)
+        assert status == 200, name
+    new_password = box(BOX).check_output(f"cat {password_file}").strip()
+    assert new_password != old_password
+    assert not _login_gets_session(BOX, old_password)
+    assert _login_gets_session(BOX, new_password)
+    # Nothing asked to rotate: refused before anything changes.
+    refused = playbook("rotate_secrets", "-e", json.dumps({"rotate": ["langfuse_salt"]}))
+    assert refused.returncode != 0 and "Unknown: langfuse_salt" in refused.stdout, refused.stdout[-3000:]
 
 
 def test_proxies_answer_while_langfuse_is_down_and_traces_resume_after_start():
