@@ -5,6 +5,8 @@
 #   MUTATION_JOBS=N scripts/mutation.sh   N parallel workers (default: the number of CPUs)
 #   MUTATION_PATHS="plugins/modules/x.py ..." scripts/mutation.sh
 #                                         only these files or folders (default: modules, module_utils)
+#   MUTATION_SELECT="*find_generation* *wait_visible*" scripts/mutation.sh
+#                                         only the mutants of these functions (mutmut name patterns)
 # Prints `mutation score: K killed of N (P %)`, where killed counts the mutants the tests caught
 # (a failing test, or a test that ran into mutmut's timeout); `mutmut results` and `mutmut show
 # NAME` in .cache/mutation list and show the survivors.
@@ -127,7 +129,8 @@ LOG="$WORK/mutmut.log"
 say "mutmut $MUTMUT_VERSION over plugins/ with $JOBS workers (log: ${LOG#"$ROOT"/})"
 start=$SECONDS
 rc=0
-(cd "$WORK" && "$VENV/bin/mutmut" run --max-children "$JOBS") >"$LOG" 2>&1 || rc=$?
+# shellcheck disable=SC2086 # MUTATION_SELECT is a list of patterns, quoted so the shell does not expand them
+(cd "$WORK" && set -f && "$VENV/bin/mutmut" run --max-children "$JOBS" ${MUTATION_SELECT:-}) >"$LOG" 2>&1 || rc=$?
 elapsed=$((SECONDS - start))
 # mutmut redraws a spinner line with \r: show its messages and the last state of its counts.
 tr '\r' '\n' <"$LOG" | grep -v '^\s*$' | grep -v '^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ' | tail -8 >&2
@@ -148,7 +151,8 @@ for meta in sorted(Path("mutants").rglob("*.py.meta")):
     name = str(meta.relative_to("mutants/ansible_collections/llmops/devbox"))[: -len(".meta")]
     file_counts = per_file[name] = Counter()
     for code in json.loads(meta.read_text())["exit_code_by_key"].values():
-        file_counts[status_by_exit_code[code]] += 1
+        if code is not None:  # None: not run (outside MUTATION_SELECT)
+            file_counts[status_by_exit_code[code]] += 1
     counts.update(file_counts)
 total = sum(counts.values())
 if not total:
