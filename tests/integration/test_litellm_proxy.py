@@ -13,6 +13,7 @@ import json
 import secrets
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -31,6 +32,8 @@ SECRETS = {"master_key": "sk-" + secrets.token_hex(32), "salt_key": "sk-" + secr
            "postgres_password": secrets.token_hex(16)}
 MASTER = SECRETS["master_key"]
 CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+# Whose box the proxy runs on; the box name is not a valid Langfuse environment name as it stands.
+OWNER, BOX, BOX_ENVIRONMENT = "alice", "Devbox-1.example.com", "devbox-1-example-com"
 
 
 def model_list():
@@ -48,7 +51,8 @@ def role_vars(langfuse_host):
     return {"litellm_database_enabled": False, "litellm_local_model_cost_map": True,
             "litellm_model_list": model_list(), "litellm_fallbacks": [], "litellm_num_retries": 0,
             "litellm_request_timeout": 20, "litellm_langfuse_host": langfuse_host,
-            "litellm_langfuse_public_key": PK, "litellm_langfuse_secret_key": SK}
+            "litellm_langfuse_public_key": PK, "litellm_langfuse_secret_key": SK,
+            "litellm_box_owner": OWNER, "litellm_box_name": BOX}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +100,10 @@ def check(workdir, proxy_url, langfuse_url, **args):
     return ok, result
 
 
-def observations(double, trace_id):
-    req = urllib.request.Request(f"{double.url}/api/public/v2/observations?traceId={trace_id}")
+def observations(double, trace_id=None, **where):
+    query = urllib.parse.urlencode({**({"traceId": trace_id} if trace_id else {}), "fields": "core,basic,usage,trace_context",
+                                    **where})
+    req = urllib.request.Request(f"{double.url}/api/public/v2/observations?{query}")
     req.add_header("Authorization", "Basic " + base64.b64encode(f"{PK}:{SK}".encode()).decode())
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())["data"]
@@ -207,3 +213,71 @@ def test_langfuse_down_completions_succeed_check_fails_with_hint(workdir, proxy_
     assert result["failure"] == "trace_not_visible"
     assert result["usage"]["total_tokens"] > 0  # the completion itself went through
     assert "INSIDE" in result["hint"] and "localhost" in result["hint"]
+
+
+# --- attribution: the proxy, not the client, says whose call it was -----------------------------
+
+def generations(double, trace_id=None, want=1, timeout=30, **where):
+    deadline = time.monotonic() + timeout
+    found = []
+    while time.monotonic() < deadline:
+        found = [o for o in observations(double, trace_id, **where) if o["type"] == "GENERATION"]
+        if len(found) >= want:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{want} generation(s) never became visible: {found}")
+
+
+def openai_client(proxy):
+    import openai  # the official SDK, as editors and scripts use it
+
+    return openai.OpenAI(base_url=proxy.url + "/v1", api_key=MASTER, max_retries=0)
+
+
+def test_a_client_cannot_replace_the_box_owner_in_the_trace(proxy, double):
+    trace_id = uuid.uuid4().hex
+    reply = openai_client(proxy).chat.completions.create(
+        model="mock-a", messages=[{"role": "user", "content": "hi"}], user="bob",
+        extra_body={"metadata": {"trace_id": trace_id, "trace_user_id": "bob",
+                                 "tags": ["owner:bob", "box:bobs-box", "feature-7"]}})
+    assert reply.choices[0].message.content == "pong"
+    [generation] = generations(double, trace_id)
+    assert generation["userId"] == OWNER
+    assert generation["environment"] == BOX_ENVIRONMENT
+    tags = generation["tags"]
+    assert {f"box:{BOX}", f"owner:{OWNER}", "model_group:mock-a", "feature-7"} <= set(tags), tags
+    assert not {"owner:bob", "box:bobs-box"} & set(tags), tags
+    assert generation["totalCost"] and generation["totalCost"] > 0
+
+
+# Another environment, project or host per request: LiteLLM 1.108.7 refuses these itself unless an
+# admin opts in (allow_client_side_credentials), which the role never sets; the callback drops them too.
+@pytest.mark.parametrize("body", [{"langfuse_environment": "bobs-box"},
+                                  {"metadata": {"langfuse_environment": "bobs-box"}},
+                                  {"metadata": {"langfuse_public_key": "pk-lf-other", "langfuse_host": "http://x"}}])
+def test_litellm_itself_refuses_langfuse_settings_in_the_request(proxy, body):
+    import openai
+
+    with pytest.raises(openai.AuthenticationError, match="is not allowed in request body"):
+        openai_client(proxy).chat.completions.create(
+            model="mock-a", messages=[{"role": "user", "content": "hi"}], extra_body=body)
+
+
+def test_clines_task_is_a_session_of_one_trace_per_call(proxy, double):
+    session = f"cline-{uuid.uuid4().hex.upper()[:26]}"  # Cline sends litellm_session_id: cline-<task ULID>
+    client = openai_client(proxy)
+    for _ in range(2):
+        client.chat.completions.create(model="mock-a", messages=[{"role": "user", "content": "hi"}],
+                                       extra_body={"litellm_session_id": session})
+    found = generations(double, sessionId=session, want=2)
+    assert len(found) == 2
+    assert len({g["traceId"] for g in found}) == 2, "the calls of one task were piled into one trace"
+    assert {g["userId"] for g in found} == {OWNER}
+
+
+def test_a_failed_call_is_attributed_too(workdir, proxy, double):
+    ok, result = check(workdir, proxy.url, double.url, model="broken")
+    assert not ok and result["failure"] == "completion_failed"
+    errors = [g for g in generations(double, result["trace_id"]) if g["level"] == "ERROR"] or [
+        o for o in observations(double, result["trace_id"]) if o.get("level") == "ERROR"]
+    assert errors and errors[0]["userId"] == OWNER and errors[0]["environment"] == BOX_ENVIRONMENT

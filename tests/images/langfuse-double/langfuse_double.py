@@ -248,6 +248,19 @@ def _json_or_raw(value):
         return value
 
 
+# Upstream's OtelIngestionProcessor.extractEnvironment: for each key in this order, the span's
+# attribute first, then the resource's (the Langfuse SDKs and LiteLLM put it on the resource).
+ENVIRONMENT_KEYS = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
+
+
+def _environment(attrs: dict, resource: dict) -> str:
+    for key in ENVIRONMENT_KEYS:
+        for source in (attrs, resource):
+            if source.get(key):
+                return str(source[key])
+    return "default"
+
+
 def span_to_observation(span: dict, project_id: str, now: str) -> dict:
     """Map one span to the v2 observation shape (attribute names as Langfuse reads them)."""
     attrs = span["attributes"]
@@ -294,7 +307,7 @@ def span_to_observation(span: dict, project_id: str, now: str) -> dict:
         "level": level,
         "statusMessage": status_message,
         "version": attr("langfuse.version"),
-        "environment": attr("langfuse.environment", "deployment.environment") or "default",
+        "environment": _environment(attrs, span.get("resource") or {}),
         "bookmarked": False,
         "public": False,
         "userId": attr("user.id", "langfuse.user.id"),
