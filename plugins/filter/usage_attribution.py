@@ -95,9 +95,11 @@ def model_price_problems(prices, model_list):
             continue
         for key, value in price.items():
             if key not in PRICE_KEYS:
-                problems.append(f"litellm_model_prices[{name!r}] has {key!r}; use {' or '.join(PRICE_KEYS)} (USD per token)")
+                problems.append(f"litellm_model_prices[{name!r}] has {key!r}; "
+                                f"use {' or '.join(PRICE_KEYS)} (USD per token)")
             elif not _price_ok(value):
-                problems.append(f"litellm_model_prices[{name!r}].{key} must be a number >= 0 (USD per token), not {value!r}")
+                problems.append(f"litellm_model_prices[{name!r}].{key} must be a number >= 0 (USD per token), "
+                                f"not {value!r}")
     return problems
 
 

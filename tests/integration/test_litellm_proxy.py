@@ -101,8 +101,8 @@ def check(workdir, proxy_url, langfuse_url, **args):
 
 
 def observations(double, trace_id=None, **where):
-    query = urllib.parse.urlencode({**({"traceId": trace_id} if trace_id else {}), "fields": "core,basic,usage,trace_context",
-                                    **where})
+    query = urllib.parse.urlencode({**({"traceId": trace_id} if trace_id else {}),
+                                    "fields": "core,basic,usage,trace_context", **where})
     req = urllib.request.Request(f"{double.url}/api/public/v2/observations?{query}")
     req.add_header("Authorization", "Basic " + base64.b64encode(f"{PK}:{SK}".encode()).decode())
     with urllib.request.urlopen(req, timeout=5) as resp:

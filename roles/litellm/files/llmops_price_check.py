@@ -27,6 +27,15 @@ def _positive(value) -> bool:
         return False
 
 
+def _info(lookup, model: str) -> dict:
+    """The cost-map entry, or {} for a model the map does not know (LiteLLM raises for those)."""
+    try:
+        return lookup(model) or {}
+    except Exception as error:  # noqa: BLE001 - any failure means "no price known"
+        print(f"no cost-map entry for {model}: {error}", file=sys.stderr)
+        return {}
+
+
 def unpriced(model_list, lookup) -> list[dict]:
     """Entries of model_list that no price covers; lookup(model) returns a cost-map entry or raises."""
     missing = []
@@ -38,10 +47,7 @@ def unpriced(model_list, lookup) -> list[dict]:
         candidates = [(entry.get("model_info") or {}).get("base_model"), params.get("model")]
         priced = False
         for model in filter(None, candidates):
-            try:
-                info = lookup(str(model))
-            except Exception:  # LiteLLM raises for a model its map does not know
-                continue
+            info = _info(lookup, str(model))
             if _positive(info.get("input_cost_per_token")) or _positive(info.get("output_cost_per_token")):
                 priced = True
                 break

@@ -70,7 +70,8 @@ def test_prices_are_written_into_the_named_models_params_only():
 
 
 def test_good_prices_pass():
-    assert model_price_problems({"claude-x": {"input_cost_per_token": 0, "output_cost_per_token": 1.5e-5}}, MODELS) == []
+    prices = {"claude-x": {"input_cost_per_token": 0, "output_cost_per_token": 1.5e-5}}
+    assert model_price_problems(prices, MODELS) == []
 
 
 @pytest.mark.parametrize("prices,needle", [

@@ -13,7 +13,8 @@ spec = importlib.util.spec_from_file_location("llmops_price_check_under_test", F
 price_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(price_check)
 
-COST_MAP = {"bedrock/us.anthropic.claude-sonnet-4-5": {"input_cost_per_token": 3.3e-6, "output_cost_per_token": 1.65e-5},
+COST_MAP = {"bedrock/us.anthropic.claude-sonnet-4-5": {"input_cost_per_token": 3.3e-6,
+                                                       "output_cost_per_token": 1.65e-5},
             "openai/free-tier": {"input_cost_per_token": 0, "output_cost_per_token": 0}}
 
 
@@ -41,7 +42,8 @@ def test_unknown_and_zero_priced_models_are_reported():
 
 def test_an_own_price_or_a_priced_base_model_counts():
     models = [entry("profile", "bedrock/arn:x", input_cost_per_token=3e-6),
-              {**entry("azure", "azure/my-deployment"), "model_info": {"base_model": "bedrock/us.anthropic.claude-sonnet-4-5"}}]
+              {**entry("azure", "azure/my-deployment"),
+               "model_info": {"base_model": "bedrock/us.anthropic.claude-sonnet-4-5"}}]
     assert price_check.unpriced(models, lookup) == []
 
 
