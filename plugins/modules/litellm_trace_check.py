@@ -192,9 +192,28 @@ langfuse_version:
   type: str
   sample: 4.2.0
 observation:
-  description: The generation as Langfuse shows it (id, type, model, level, usageDetails, costDetails).
+  description:
+    - The generation as Langfuse shows it (id, type, model, level, usageDetails, costDetails, userId,
+      sessionId, environment, tags; on Langfuse v3 the last four come from the trace).
   returned: success
   type: dict
+user_id:
+  description: The Langfuse user id of the trace; the litellm role's proxy sets the box owner.
+  returned: success
+  type: str
+  sample: alice
+environment:
+  description: The Langfuse tracing environment of the generation; the litellm role's proxy sets the box name.
+  returned: success
+  type: str
+  sample: devbox-1
+tags:
+  description:
+    - The trace's tags; the litellm role's proxy adds C(box:<name>), C(owner:<owner>) and C(model_group:<model>).
+  returned: success
+  type: list
+  elements: str
+  sample: ["box:devbox-1", "owner:alice", "model_group:claude-sonnet"]
 models:
   description: Model names the proxy serves (C(/v1/models)).
   returned: when the proxy listed its models
@@ -406,8 +425,11 @@ class TraceCheck:
             observations = data.get("observations") or []
             if data.get("totalCost") is not None:
                 self._trace_cost = _float(data.get("totalCost"))
+            # v3 keeps who and where on the trace, not on its observations.
+            self._trace_attribution = {k: data[k] for k in ("userId", "sessionId", "environment", "tags") if k in data}
         else:
-            query = urlencode({"traceId": tid, "fields": "core,basic,model,usage"})
+            # basic: userId, sessionId, environment; trace_context: tags (v4 keeps them on every observation).
+            query = urlencode({"traceId": tid, "fields": "core,basic,model,usage,trace_context"})
             resp = self._langfuse(f"/api/public/v2/observations?{query}", timeout)
             if resp.status != 200:
                 raise ValueError(f"GET /api/public/v2/observations answered HTTP {resp.status}: "
@@ -422,6 +444,7 @@ class TraceCheck:
         start = time.monotonic()
         deadline = start + self.p["timeout"]
         self._trace_cost = None
+        self._trace_attribution = {}
         last = "no poll yet"
         attempts = 0
         while True:
@@ -461,9 +484,13 @@ class TraceCheck:
         if cost is None:
             cost = self.result.get("proxy_cost")
         keep = ("id", "traceId", "type", "name", "model", "providedModelName", "level", "statusMessage",
-                "usageDetails", "costDetails", "startTime", "endTime")
+                "usageDetails", "costDetails", "startTime", "endTime", "userId", "sessionId", "environment", "tags")
+        observation = {**self._trace_attribution, **{k: obs[k] for k in keep if k in obs}}
         self.result.update(
-            observation={k: obs[k] for k in keep if k in obs},
+            observation=observation,
+            user_id=observation.get("userId"),
+            environment=observation.get("environment"),
+            tags=observation.get("tags") if isinstance(observation.get("tags"), list) else [],
             cost=cost,
             seconds_until_visible=seconds,
             langfuse_api_version=self.api,

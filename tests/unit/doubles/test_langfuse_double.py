@@ -112,6 +112,19 @@ def test_litellm_generation_span_maps_to_observation(langfuse):
     assert obs["metadata"] == {"team": "a"}
 
 
+@pytest.mark.parametrize("attributes,resource,environment", [
+    ({}, {}, "default"),
+    ({}, {"langfuse.environment": "devbox-1"}, "devbox-1"),  # where the SDK and LiteLLM put it
+    ({"langfuse.environment": "span-env"}, {"langfuse.environment": "devbox-1"}, "span-env"),
+    ({"deployment.environment": "dep"}, {"langfuse.environment": "devbox-1"}, "devbox-1"),  # key order first
+    ({}, {"deployment.environment.name": "dep-name", "deployment.environment": "dep"}, "dep-name"),
+])
+def test_environment_is_read_as_upstream_reads_it(langfuse, attributes, resource, environment):
+    """contracts/langfuse-web.yml, facts.otel_attribution.environment."""
+    span = {**SPAN, "attributes": {**SPAN["attributes"], **attributes}, "resource": resource}
+    assert langfuse.span_to_observation(span, "devbox", "now")["environment"] == environment
+
+
 def test_failed_span_becomes_error_observation(langfuse):
     span = dict(SPAN, status_code=2, status_message="upstream 500", attributes={})
     obs = langfuse.span_to_observation(span, "devbox", "now")

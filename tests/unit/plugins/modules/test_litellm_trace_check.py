@@ -90,6 +90,32 @@ def test_v4_success_after_two_empty_polls(proxy, langfuse):
     assert_no_secret(result)
 
 
+def test_v4_reports_who_and_where_the_generation_is_from(proxy, langfuse):
+    healthy_proxy(proxy)
+    langfuse.respond("/api/public/health", 200, {"status": "OK", "version": "4.2.0"})
+    tags = ["User-Agent: x", "box:Devbox-1", "owner:alice", "model_group:mock-a"]
+    langfuse.respond("/api/public/v2/observations", 200, {"data": [generation(
+        userId="alice", environment="devbox-1", tags=tags, sessionId=None)], "meta": {}})
+
+    rc, result = check(proxy, langfuse)
+
+    assert rc == 0, result
+    assert (result["user_id"], result["environment"], result["tags"]) == ("alice", "devbox-1", tags)
+    assert result["observation"]["userId"] == "alice"
+    # tags are a trace_context field: without asking for it, v4 leaves them out.
+    fields = langfuse.requests_to("/api/public/v2/observations")[0].query["fields"].split(",")
+    assert {"basic", "trace_context"} <= set(fields)
+
+
+def test_a_generation_without_attribution_reports_none(proxy, langfuse):
+    healthy_proxy(proxy)
+    langfuse.respond("/api/public/health", 200, {"status": "OK", "version": "4.2.0"})
+    langfuse.respond("/api/public/v2/observations", 200, {"data": [generation(tags="not-a-list")], "meta": {}})
+    rc, result = check(proxy, langfuse)
+    assert rc == 0, result
+    assert (result["user_id"], result["environment"], result["tags"]) == (None, None, [])
+
+
 class V3Langfuse:
     """Langfuse v3 stand-in: 404 for a trace until `polls_before_visible` polls, then the trace."""
 
@@ -115,7 +141,8 @@ class V3Langfuse:
                 outer.polls.append((m.group(1), self.headers.get("Authorization")))
                 if len(outer.polls) <= polls_before_visible:
                     return self._send(404, {"message": "Trace not found"})
-                return self._send(200, {"id": m.group(1), "totalCost": 0.25, "observations": observations})
+                return self._send(200, {"id": m.group(1), "totalCost": 0.25, "observations": observations,
+                                        "userId": "alice", "environment": "devbox-1", "tags": ["box:devbox-1"]})
 
             def _send(self, status, body):
                 data = json.dumps(body).encode()
@@ -148,6 +175,8 @@ def test_v3_trace_endpoint(proxy, api_version):
     assert v3.health_calls == (1 if api_version == "auto" else 0)
     assert result["observation"]["id"] == "g1"
     assert result["cost"] == pytest.approx(0.25)  # the trace's total cost when the generation has none
+    # v3 keeps who and where on the trace.
+    assert (result["user_id"], result["environment"], result["tags"]) == ("alice", "devbox-1", ["box:devbox-1"])
     assert proxy.requests_to("/v1/chat/completions")[0].json()["model"] == "mock-b"
 
 
