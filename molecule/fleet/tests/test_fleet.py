@@ -8,6 +8,7 @@ the outage and restart tests come last because they disturb the stacks.
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -17,6 +18,7 @@ import testinfra
 CENTRAL = "llmops-fleet-central"
 BOX = "llmops-fleet-box"
 BOXES = (CENTRAL, BOX)
+OWNERS = {CENTRAL: "alice", BOX: "bob"}  # devbox_owner in molecule.yml
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 GENERATED_PASSWORD = "/home/admin/.config/code-server/generated-password"  # noqa: S105 - a path
 SEEN = {}  # trace ids written by earlier tests, read back after the restart
@@ -121,6 +123,13 @@ def test_verify_prints_one_ok_line_per_box():
     for name in BOXES:
         assert f"{name}" in run.stdout
     assert run.stdout.count("OK: trace ") == 2
+    # Each box's trace names its owner and box, set by its proxy, and has a real cost.
+    for name, owner in OWNERS.items():
+        line = next(line for line in run.stdout.splitlines() if f"{name} " in line and "OK: trace" in line)
+        assert f"owner {owner}, environment {name}," in line, line
+        assert f"box:{name} owner:{owner} model_group:" in line, line
+        cost = re.search(r"cost ([0-9.e-]+),", line)
+        assert cost and float(cost.group(1)) > 0, line
 
 
 def test_port_forward_gives_each_box_its_own_local_ports(tmp_path):
