@@ -20,6 +20,7 @@ import uuid
 import pytest
 from langfuse_stack import started_stack
 from litellm_env import (
+    ROLE,
     Proxy,
     ensure_litellm_venv,
     free_port,
@@ -141,6 +142,30 @@ def test_invalid_config_is_refused_with_litellms_message(litellm, workdir):
                           timeout=180, env={**env, "PATH": f"{litellm.parent}:/usr/bin:/bin", "HOME": str(out)})
     assert proc.returncode == 1
     assert "config validation failed" in proc.stderr
+
+
+def test_the_price_check_names_the_models_litellms_cost_map_cannot_price(litellm, workdir):
+    """The role's $0 warning, with LiteLLM 1.108.7's shipped cost map (what the role runs in the image)."""
+    out = workdir / "prices"
+    out.mkdir()
+    models = [
+        {"model_name": "claude-sonnet",
+         "litellm_params": {"model": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"}},
+        {"model_name": "profile", "litellm_params": {
+            "model": "bedrock/arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"}},
+        {"model_name": "priced-profile", "litellm_params": {"model": "bedrock/arn:aws:bedrock:us-east-1:1:x"}},
+        {"model_name": "demo",
+         "litellm_params": {"model": "openai/demo-sonnet", "api_key": "x", "mock_response": "hi"}},
+    ]
+    prices = {"priced-profile": {"input_cost_per_token": 3e-6}}
+    config, _ = render_role(out, {**role_vars(CLOSED), "litellm_model_list": models, "litellm_model_prices": prices},
+                            SECRETS)
+    proc = subprocess.run([str(litellm.parent / "python"), str(ROLE / "files" / "llmops_price_check.py"), str(config)],
+                          capture_output=True, text=True, timeout=180,
+                          env={"PATH": f"{litellm.parent}:/usr/bin:/bin", "HOME": str(out),
+                               "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [m["model_name"] for m in json.loads(proc.stdout.splitlines()[-1])] == ["profile", "demo"]
 
 
 # --- trace check: success and the failure paths ------------------------------------------------
