@@ -1,6 +1,6 @@
 # Entry points for a newcomer: `make demo` deploys the stack on a local EC2-like target,
 # `make test` runs every test. Both run `make setup` first (idempotent).
-.PHONY: setup images demo demo-down test lint sanity unit molecule build clean mutation
+.PHONY: setup images demo demo-down test lint sanity unit molecule build clean mutation usage-screenshot
 
 setup:
 	@scripts/setup.sh
@@ -35,6 +35,11 @@ build:
 # Mutation testing of plugins/ with mutmut (slow; not part of `make test`): prints the mutation score.
 mutation: setup
 	@scripts/mutation.sh
+
+# Screenshot of the usage report's chart page in headless Chromium (after playbooks/usage_report.yml):
+# make usage-screenshot [USAGE_HTML=usage-report/usage.html] [USAGE_PNG=usage-report/usage.png]
+usage-screenshot: setup
+	@scripts/usage-screenshot.sh $(USAGE_HTML) $(USAGE_PNG)
 
 clean: demo-down
 	rm -rf .cache/dist

@@ -6,12 +6,15 @@ playbooks against Molecule's inventory and look at the boxes over SSH. They run 
 the outage and restart tests come last because they disturb the stacks.
 """
 
+import base64
 import json
 import os
 import re
 import subprocess
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import testinfra
 
@@ -41,9 +44,9 @@ def central_address():
     return box(CENTRAL).check_output("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1").strip()
 
 
-def complete(name, trace_id=None, timeout=20):
+def complete(name, trace_id=None, timeout=20, model="claude-sonnet"):
     """One chat completion through the box's own proxy; the master key never leaves the box."""
-    body = {"model": "claude-sonnet", "messages": [{"role": "user", "content": "ping"}]}
+    body = {"model": model, "messages": [{"role": "user", "content": "ping"}]}
     if trace_id:
         body["metadata"] = {"trace_id": trace_id}
     cmd = (f"curl -s -o /tmp/fleet-completion.json -w '%{{http_code}} %{{time_total}}' -m {timeout} "
@@ -130,6 +133,80 @@ def test_verify_prints_one_ok_line_per_box():
         assert f"box:{name} owner:{owner} model_group:" in line, line
         cost = re.search(r"cost ([0-9.e-]+),", line)
         assert cost and float(cost.group(1)) > 0, line
+
+
+GENERATIONS_SCRIPT = """
+import base64, json, sys, urllib.parse, urllib.request
+key = json.load(open("/etc/langfuse/api-key.json"))
+auth = base64.b64encode((key["public_key"] + ":" + key["secret_key"]).encode()).decode()
+found, cursor = [], ""
+while True:
+    query = {"type": "GENERATION", "fields": "core,basic,usage", "limit": 1000}
+    if cursor:
+        query["cursor"] = cursor
+    request = urllib.request.Request(sys.argv[1] + "/api/public/v2/observations?" + urllib.parse.urlencode(query),
+                                     headers={"Authorization": "Basic " + auth})
+    page = json.load(urllib.request.urlopen(request, timeout=10))
+    found += page["data"]
+    cursor = page.get("meta", {}).get("cursor")
+    if not cursor:
+        break
+print(json.dumps(found))
+"""
+
+
+def generations_between(start, end):
+    """Every generation Langfuse holds in [start, end), read back one by one (observations API, all pages)."""
+    encoded = base64.b64encode(GENERATIONS_SCRIPT.encode()).decode()
+    found = json.loads(box(CENTRAL).check_output(
+        f"echo {encoded} | base64 -d > /tmp/generations.py && python3 /tmp/generations.py http://{central_address()}:3000"))
+    return [g for g in found if start <= g["startTime"].replace("Z", "+00:00") < end]
+
+
+def test_the_usage_report_lists_both_owners_boxes_and_models_and_its_totals_add_up(tmp_path):
+    # A call to each model from each box, visible before the report is asked for.
+    for name in BOXES:
+        for model in ("claude-sonnet", "claude-haiku"):
+            trace_id = uuid.uuid4().hex
+            assert complete(name, trace_id, model=model)[0] == 200
+            assert wait_visible(trace_id), f"{model} call from {name} never reached Langfuse"
+    now = datetime.now(timezone.utc)
+    start, end = (now - timedelta(hours=3)).isoformat(), (now + timedelta(minutes=5)).isoformat()
+    began = time.monotonic()
+    run = playbook("usage_report", "-e", f"usage_report_dir={tmp_path}", "-e", f"usage_from={start}",
+                   "-e", f"usage_to={end}")
+    seconds = time.monotonic() - began
+    assert run.returncode == 0, run.stdout[-4000:]
+    report = json.loads((tmp_path / "usage.json").read_text())
+    rows = report["rows"]
+    assert {row["owner"] for row in rows} == set(OWNERS.values())
+    assert {row["box"] for row in rows} == set(BOXES)
+    for name, owner in OWNERS.items():
+        models = {row["model"] for row in rows if row["box"] == name and row["owner"] == owner}
+        assert len(models) == 2, f"{name}: {models}"  # the Bedrock Sonnet and Haiku ids
+    for row in rows:
+        assert row["cost"] > 0 and row["requests"] > 0 and row["latency_p95_ms"] is not None, row
+    # The report's totals are the sums of the single generations, read back from the observations API.
+    generations = generations_between(report["reports"][0]["window"]["from"].replace("Z", "+00:00"),
+                                      report["reports"][0]["window"]["to"].replace("Z", "+00:00"))
+    assert report["totals"]["requests"] == len(generations)
+    assert abs(report["totals"]["cost"] - sum(g["totalCost"] or 0 for g in generations)) < 1e-9
+    for owner in OWNERS.values():
+        assert abs(sum(r["cost"] for r in rows if r["owner"] == owner)
+                   - sum(g["totalCost"] or 0 for g in generations if g["userId"] == owner)) < 1e-9
+    # The table printed for the operator, and the CSV beside it.
+    assert "TOTAL" in run.stdout and "alice" in run.stdout and "bob" in run.stdout
+    assert (tmp_path / "usage.csv").read_text().count("\n") == len(rows) + 1
+    table = next(line for line in run.stdout.splitlines() if "cost_usd" in line)
+    (Path(PROJECT) / ".cache").mkdir(exist_ok=True)
+    (Path(PROJECT) / ".cache" / "fleet-usage-report.txt").write_text(
+        f"usage_report.yml for 2 boxes: {seconds:.1f} s\n{table}\n" + run.stdout[run.stdout.index(table) + len(table):]
+        .split("Files:")[0])
+    # The chart page, as a person opens it: headless Chromium, and the charts are on the picture.
+    shot = subprocess.run(["make", "-C", PROJECT, "usage-screenshot", f"USAGE_HTML={tmp_path / 'usage.html'}",
+                           f"USAGE_PNG={tmp_path / 'usage.png'}"], capture_output=True, text=True, timeout=900)
+    assert shot.returncode == 0, shot.stdout[-2000:] + shot.stderr[-2000:]
+    assert (tmp_path / "usage.png").stat().st_size > 10_000
 
 
 def test_port_forward_gives_each_box_its_own_local_ports(tmp_path):
