@@ -111,6 +111,11 @@ def test_status_is_one_clean_table_for_both_boxes():
     assert "All " in run.stdout and "on 2 box(es) are up and healthy" in run.stdout
     for name in BOXES:
         assert f"{name} " in run.stdout
+    # Usage-analysis warnings: Cline uses each box's master key (no database mode here); the demo's
+    # models are priced, so nothing is logged at $0.
+    for name in BOXES:
+        assert f"{name}: WARNING: Cline holds the proxy master key (admin)" in run.stdout, run.stdout[-3000:]
+    assert "logged at $0" not in run.stdout
 
 
 def test_diagnose_finds_nothing():
