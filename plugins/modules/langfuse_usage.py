@@ -109,7 +109,7 @@ daily:
   elements: dict
   sample: [{day: "2026-11-30", model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", cost: 0.0123, requests: 12}]
 totals:
-  description: Sums over O(rows) (requests, input_tokens, output_tokens, cost, errors).
+  description: Sums over RV(rows) (requests, input_tokens, output_tokens, cost, errors).
   returned: success
   type: dict
   sample: {requests: 12, input_tokens: 3400, output_tokens: 900, cost: 0.0123, errors: 1}

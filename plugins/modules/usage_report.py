@@ -15,7 +15,7 @@ description:
     C(usage.json) (everything), C(usage.csv) (one line per Langfuse, owner, box and model) and C(usage.html),
     a page with two charts drawn by matplotlib - cost per day per model and cost per owner - and the table.
   - Returns the table as text lines for the play to print.
-  - Runs where the report is wanted, normally the controller (C(delegate_to: localhost)); needs matplotlib there.
+  - "Runs where the report is wanted, normally the controller (C(delegate_to: localhost)); needs matplotlib there."
 author:
   - llmops.devbox developers (!UNKNOWN)
 requirements:
