@@ -232,9 +232,10 @@ def combine(usage_rows, error_rows, daily_rows):
             "error_rate": round(failed / requests, 4) if requests else 0.0,
         })
     rows.sort(key=lambda row: (-row["cost"], str(row["owner"]), str(row["box"]), str(row["model"])))
+    # Days without generations come back as filled rows (count 0, no model): not part of the report.
     daily = [{"day": str(r.get("time_dimension"))[:10], "model": r.get("providedModelName"),
               "cost": _number(r.get("sum_totalCost")) or 0.0, "requests": _number(r.get("count_count"), int) or 0}
-             for r in daily_rows]
+             for r in daily_rows if _number(r.get("count_count"), int)]
     daily.sort(key=lambda d: (d["day"], str(d["model"])))
     totals = {key: sum(row[key] for row in rows) for key in ("requests", "input_tokens", "output_tokens", "errors")}
     totals["cost"] = sum(row["cost"] for row in rows)

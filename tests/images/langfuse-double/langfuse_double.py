@@ -11,8 +11,10 @@ the real backing services of the compose stack:
   for raw events; Redis (REDIS_*) as the queue between ingestion and the worker part;
 * HTTP: /api/public/health, /api/public/ready, /api/public/projects,
   POST /api/public/otel/v1/traces (OTLP/HTTP protobuf or JSON, optionally gzip),
-  GET /api/public/v2/observations, the v4 answers to legacy endpoints, a NextAuth-style
-  credentials sign-in, and the worker's /api/health on port 3030.
+  GET /api/public/v2/observations, GET /api/public/v2/metrics (the observations view with the
+  dimensions, measures, aggregations, filters and day/hour buckets in METRICS_*; any other query
+  upstream accepts is a 400 saying it is not implemented by the double), the v4 answers to legacy
+  endpoints, a NextAuth-style credentials sign-in, and the worker's /api/health on port 3030.
 
 Two images, one program: LANGFUSE_DOUBLE_PART (baked into each image) says which part it plays.
 The web part serves the public API and puts ingested batches on the queue; only the worker part
@@ -39,6 +41,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -350,6 +353,547 @@ def select_fields(observation: dict, fields: list[str]) -> dict:
 def _trace_hash(trace_id: str) -> str:
     """A stable stand-in for the trace-id hash in upstream's ordering."""
     return hashlib.sha256(str(trace_id).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# GET /api/public/v2/metrics: validation and query engine (pure functions; the route feeds them
+# the project's observations, the unit tests feed them hand-made ones). Contract langfuse-web:
+# facts.metrics says what upstream does; METRICS_* below is the subset the double computes.
+# --------------------------------------------------------------------------------------------
+
+NOT_IMPLEMENTED = "not implemented by the Langfuse double"
+
+# Upstream's v2 "observations" view (dataModel.ts eventsObservationsView), in its declaration
+# order, which upstream's error messages list. Dimension and measure -> type.
+V2_OBS_DIMENSIONS = {
+    "id": "string", "traceId": "string", "environment": "string", "parentObservationId": "string",
+    "type": "string", "name": "string", "level": "string", "version": "string", "userId": "string",
+    "sessionId": "string", "tags": "string[]", "release": "string", "traceName": "string",
+    "traceRelease": "string", "traceVersion": "string", "providedModelName": "string",
+    "promptName": "string", "promptVersion": "string", "startTimeMonth": "string",
+    "toolNames": "arrayString", "calledToolNames": "arrayString", "costType": "string",
+    "usageType": "string", "experimentName": "string", "experimentDatasetId": "string",
+    "experimentId": "string",
+}
+V2_OBS_HIGH_CARDINALITY = {"id", "traceId", "parentObservationId", "userId", "sessionId",
+                           "experimentName", "experimentDatasetId", "experimentId"}
+V2_OBS_PAIR_EXPAND = ("costType", "usageType")  # map keys expanded into rows (ARRAY JOIN)
+V2_OBS_MEASURES = {
+    "count": "integer", "traceId": "string", "uniqueUserIds": "string", "uniqueSessionIds": "string",
+    "latency": "integer", "streamingLatency": "integer", "inputTokens": "integer",
+    "outputTokens": "integer", "totalTokens": "integer", "outputTokensPerSecond": "decimal",
+    "tokensPerSecond": "decimal", "inputCost": "decimal", "outputCost": "decimal",
+    "totalCost": "decimal", "timeToFirstToken": "integer", "countScores": "integer",
+    "toolDefinitions": "integer", "toolCalls": "integer", "costByType": "decimal",
+    "usageByType": "integer",
+}
+V2_OBS_REQUIRED_DIMENSION = {"costByType": "costType", "usageByType": "usageType"}
+V2_VIEWS = ("observations", "scores-numeric", "scores-categorical", "scores-boolean")
+AGGREGATIONS = ("sum", "avg", "count", "max", "min", "p50", "p75", "p90", "p95", "p99",
+                "histogram", "uniq")
+GRANULARITIES = ("auto", "minute", "hour", "day", "week", "month")  # the public API's six
+FILTER_OPERATORS = {
+    "datetime": (">", "<", ">=", "<="),
+    "string": ("=", "contains", "does not contain", "starts with", "ends with"),
+    "stringOptions": ("any of", "none of"),
+    "categoryOptions": ("any of", "none of"),
+    "arrayOptions": ("any of", "none of", "all of"),
+    "number": ("=", ">", "<", ">=", "<="),
+    "stringObject": ("=", "contains", "does not contain", "starts with", "ends with"),
+    "numberObject": ("=", ">", "<", ">=", "<="),
+    "booleanObject": ("=", "<>"),
+    "boolean": ("=", "<>"),
+    "null": ("is null", "is not null"),
+    "positionInTrace": ("=",),
+}
+# What each filter type carries besides column/operator (interfaces/filters.ts singleFilter).
+FILTER_FIELDS = {
+    "datetime": {"value": "date"}, "string": {"value": "string"}, "number": {"value": "number"},
+    "stringOptions": {"value": "nonempty strings"}, "arrayOptions": {"value": "strings"},
+    "categoryOptions": {"key": "string", "value": "strings"},
+    "stringObject": {"key": "string", "value": "string"},
+    "numberObject": {"key": "string", "value": "number"},
+    "booleanObject": {"key": "string", "value": "boolean"}, "boolean": {"value": "boolean"},
+    "null": {"value": "empty"}, "positionInTrace": {"key": "position", "value": "optional number"},
+}
+PERCENTILES = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+DEFAULT_ROW_LIMIT = 100  # applied after validation, so the high-cardinality rule sees it unset
+
+# The subset the double computes; anything else upstream accepts is a 400 naming the double.
+METRICS_DIMENSIONS = ("userId", "environment", "providedModelName", "level", "type", "name",
+                      "traceName", "sessionId")
+METRICS_MEASURES = ("count", "inputTokens", "outputTokens", "totalTokens", "totalCost", "latency")
+METRICS_AGGREGATIONS = ("count", "sum", "avg", "min", "max", "p50", "p75", "p90", "p95", "p99")
+METRICS_GRANULARITIES = ("hour", "day")
+METRICS_FILTERS = {"string": ("=",), "stringOptions": ("any of", "none of")}
+# Dimensions upstream declares as nullIf(column, ''): '' comes back as null, and their filters
+# test the raw column with '' meaning "no value" (clickhouse-filter.ts emptyEqualsNull).
+NULL_IF_EMPTY = ("userId", "sessionId", "environment", "providedModelName")
+NULLABLE_MEASURES = ("latency", "totalCost")  # Nullable in SQL: null (not 0) when nothing to add
+
+# zod's z.iso.datetime({offset: true}) (zod 4.3.6): seconds and fraction optional, Z or +hh:mm.
+_ISO_DATETIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d+))?)?"
+    r"(?:Z|([+-])([01]\d|2[0-3]):([0-5]\d))$", re.ASCII)
+
+
+def _js_ms(value) -> int | None:
+    """Epoch milliseconds of an ISO datetime as JavaScript's Date reads it (fraction cut to ms)."""
+    match = _ISO_DATETIME.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac, sign, oh, om = match.groups()
+    try:
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), tzinfo=timezone.utc)
+    except ValueError:  # 2025-02-30: zod's date pattern refuses it too
+        return None
+    ms = int(dt.timestamp()) * 1000 + int((frac or "0")[:3].ljust(3, "0"))
+    if sign:
+        ms -= (1 if sign == "+" else -1) * (int(oh) * 60 + int(om)) * 60_000
+    return ms
+
+
+_MISSING = object()  # a key the JSON does not have (zod: undefined)
+
+
+def _js_type(value) -> str:
+    if value is _MISSING:
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "unknown")
+
+
+def _is_int(value) -> bool:
+    """A JSON number JavaScript calls an integer (5 and 5.0 alike)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or \
+        (isinstance(value, float) and value.is_integer())
+
+
+def _schema_issues(q) -> list[dict]:
+    """Upstream's zod schema (GetMetricsV2Query -> MetricsQueryObjectV2) as zod-like issues: code
+    and path as zod gives them, messages in zod's English wording but not guaranteed verbatim."""
+    issues: list[dict] = []
+
+    def issue(path, message, code="invalid_type"):
+        issues.append({"code": code, "path": ["query", *path], "message": message})
+
+    def expect(path, value, kind):
+        if _js_type(value) == kind:
+            return True
+        issue(path, f"Invalid input: expected {kind}, received {_js_type(value)}")
+        return False
+
+    def one_of(path, value, options):
+        if value not in options:
+            issue(path, "Invalid option: expected one of " + "|".join(f'"{o}"' for o in options),
+                  "invalid_value")
+
+    if not isinstance(q, dict):
+        issue([], f"Invalid input: expected object, received {_js_type(q)}")
+        return issues
+    one_of(["view"], q.get("view"), V2_VIEWS)
+    for key, name in (("dimensions", "field"), ("metrics", "measure")):
+        items = q.get(key, _MISSING)
+        if (items is not _MISSING or key == "metrics") and expect([key], items, "array"):
+            for i, item in enumerate(items):
+                if expect([key, i], item, "object"):
+                    expect([key, i, name], item.get(name, _MISSING), "string")
+                    if key == "metrics":
+                        one_of([key, i, "aggregation"], item.get("aggregation"), AGGREGATIONS)
+    filters = q.get("filters", _MISSING)
+    if filters is not _MISSING and expect(["filters"], filters, "array"):
+        for i, f in enumerate(filters):
+            if expect(["filters", i], f, "object"):
+                _filter_issues(f, ["filters", i], issue, expect, one_of)
+    td = q.get("timeDimension")
+    if td is not None and expect(["timeDimension"], td, "object"):
+        one_of(["timeDimension", "granularity"], td.get("granularity"), GRANULARITIES)
+    for key in ("fromTimestamp", "toTimestamp"):
+        if expect([key], q.get(key, _MISSING), "string") and _js_ms(q[key]) is None:
+            issue([key], "Invalid ISO datetime", "invalid_format")
+    order = q.get("orderBy")
+    if order is not None and expect(["orderBy"], order, "array"):
+        for i, item in enumerate(order):
+            if expect(["orderBy", i], item, "object"):
+                expect(["orderBy", i, "field"], item.get("field", _MISSING), "string")
+                one_of(["orderBy", i, "direction"], item.get("direction"), ("asc", "desc"))
+    config = q.get("config", _MISSING)
+    if config is not _MISSING and expect(["config"], config, "object"):
+        for name, low, high in (("bins", 1, 100), ("row_limit", 1, 1000)):
+            value = config.get(name, _MISSING)
+            if value is _MISSING or not expect(["config", name], value, "number"):
+                continue
+            if not _is_int(value):
+                issue(["config", name], "Invalid input: expected int, received number")
+            elif value < low:
+                issue(["config", name], f"Too small: expected number to be >={low}", "too_small")
+            elif value > high:
+                issue(["config", name], f"Too big: expected number to be <={high}", "too_big")
+    if not issues and _js_ms(q["fromTimestamp"]) >= _js_ms(q["toTimestamp"]):
+        issue([], "fromTimestamp must be before toTimestamp", "custom")
+    return issues
+
+
+def _filter_issues(f: dict, path: list, issue, expect, one_of) -> None:
+    """One singleFilter: a union discriminated by type (interfaces/filters.ts)."""
+    ftype = f.get("type")
+    if ftype not in FILTER_OPERATORS:
+        issue([*path, "type"], "Invalid input", "invalid_union")
+        return
+    expect([*path, "column"], f.get("column", _MISSING), "string")
+    one_of([*path, "operator"], f.get("operator"), FILTER_OPERATORS[ftype])
+    for name, kind in FILTER_FIELDS[ftype].items():
+        value, where = f.get(name, _MISSING), [*path, name]
+        if kind in ("string", "number", "boolean"):
+            expect(where, value, kind)
+        elif kind == "date":  # z.coerce.date(): roughly, whatever new Date() is given
+            if _js_type(value) not in ("string", "number"):
+                issue(where, "Invalid input: expected date, received Date")
+        elif kind.endswith("strings"):
+            if expect(where, value, "array"):
+                for j, v in enumerate(value):
+                    expect([*where, j], v, "string")
+                if kind.startswith("nonempty") and not value:
+                    issue(where, "Invalid input", "custom")
+        elif kind == "empty" and value != "":
+            issue(where, 'Invalid input: expected ""', "invalid_value")
+        elif kind == "position":
+            one_of(where, value, ("root", "first", "last", "nthFromEnd", "nthFromStart"))
+        elif kind == "optional number" and value is not _MISSING:
+            expect(where, value, "number")
+    if ftype == "arrayOptions" and f.get("operator") == "any of" and f.get("value") == []:
+        issue(path, "Value array must not be empty unless operator is 'all of' or 'none of' "
+                    "(which represent waiting for selection)", "custom")
+
+
+def _high_cardinality_error(q: dict) -> str | None:
+    """validateQuery.ts (v2): userId, sessionId, ids... as dimensions only for top-N queries."""
+    hc = [d["field"] for d in q["dimensions"] if d["field"] in V2_OBS_HIGH_CARDINALITY]
+    if not hc:
+        return None
+    names = ", ".join(hc)
+    if q["timeDimension"]:
+        return (f"High cardinality dimension(s) '{names}' cannot be used with timeDimension. Time "
+                "series queries with high cardinality dimensions produce unbounded result sets.")
+    has_limit = "row_limit" in (q.get("config") or {})
+    desc = [o["field"] for o in q["orderBy"] or [] if o["direction"] == "desc"]
+    if not has_limit or not desc:
+        return (f"High cardinality dimension(s) '{names}' require both 'config.row_limit' and "
+                "'orderBy' with direction 'desc' on a measure field.")
+    measures = [m["measure"] for m in q["metrics"]]
+    # Upstream matches a measure name as the whole field or its suffix, whatever the prefix.
+    invalid = [f for f in desc if not any(f == m or f.endswith("_" + m) for m in measures)]
+    if invalid:
+        return (f"High cardinality dimension(s) '{names}' require 'orderBy' with direction 'desc' on "
+                f"a measure field. '{', '.join(invalid)}' {'is' if len(invalid) == 1 else 'are'} not "
+                "a measure in this query.")
+    return None
+
+
+def _filter_dimension(column: str) -> str | None:
+    """queryBuilder resolveDimension: a dimension, or the "name" one for any other *Name column."""
+    if column in V2_OBS_DIMENSIONS:
+        return column
+    return "name" if column.endswith("Name") else None
+
+
+def _builder_error(q: dict) -> str | None:
+    """The checks of upstream's QueryBuilder.build for the observations view, in its order."""
+    dims = V2_OBS_DIMENSIONS
+    for d in q["dimensions"]:
+        if d["field"] not in dims:
+            return f"Invalid dimension {d['field']}. Must be one of {','.join(dims)}"
+    for m in q["metrics"]:
+        if m["measure"] not in V2_OBS_MEASURES:
+            return f"Invalid metric {m['measure']}. Must be one of {','.join(V2_OBS_MEASURES)}"
+        kind = V2_OBS_MEASURES[m["measure"]]
+        valid = AGGREGATIONS if kind in ("integer", "decimal", "number") else ("count", "uniq")
+        if m["aggregation"] not in valid:
+            return (f'Aggregation "{m["aggregation"]}" is not valid for measure "{m["measure"]}" '
+                    f"(type: {kind}). Valid aggregations: {', '.join(valid)}")
+    for f in q["filters"]:  # validateFilters: every filter, before any is mapped
+        dim, column, ftype = _filter_dimension(f["column"]), f["column"], f["type"]
+        if dim:
+            allowed = ("string", "stringOptions") if dims[dim] == "string" else ("arrayOptions",)
+            if ftype != "null" and ftype not in allowed:
+                expected = " or ".join(f"'{t}'" for t in allowed)
+                return (f"Invalid filter for field '{column}': Filter type '{ftype}' is not "
+                        f"supported for dimension type '{dims[dim]}'. Expected {expected}.")
+        elif column == "start_time" and ftype not in ("datetime", "null"):
+            return (f"Invalid filter for field '{column}': Filter type '{ftype}' is not supported "
+                    "for time dimension 'start_time'. Expected 'datetime'.")
+        elif column == "metadata" and ftype != "stringObject":
+            return ("Invalid filter for field 'metadata': Metadata filters require type "
+                    f"'stringObject' with a 'key' property, not '{ftype}'. Example: {{\"column\": "
+                    "\"metadata\", \"type\": \"stringObject\", \"key\": \"environment\", "
+                    "\"operator\": \"=\", \"value\": \"production\"}")
+    for f in q["filters"]:  # mapFilters
+        if not _filter_dimension(f["column"]) and f["column"] not in ("start_time", "metadata"):
+            return (f"Invalid filter column {f['column']}. Must be one of {','.join(dims)} or "
+                    "start_time")
+    pairs = [d["field"] for d in q["dimensions"] if d["field"] in V2_OBS_PAIR_EXPAND]
+    for m in q["metrics"]:
+        needed = V2_OBS_REQUIRED_DIMENSION.get(m["measure"])
+        if needed and needed not in [d["field"] for d in q["dimensions"]] and needed not in pairs:
+            pairs.append(needed)
+    if len(pairs) > 1:
+        return f"Only one pairExpand dimension is supported per query. Found: {', '.join(pairs)}"
+    for item in q["orderBy"] or []:
+        if item["field"] == "time_dimension" and q["timeDimension"]:
+            continue
+        if any(d["field"] == item["field"] for d in q["dimensions"]):
+            continue
+        match = re.match(r"^(sum|avg|count|max|min|p50|p75|p90|p95|p99|uniq)_(.+)$", item["field"])
+        if match and any((m["aggregation"], m["measure"]) == match.groups() for m in q["metrics"]):
+            continue
+        return (f"Invalid orderBy field: {item['field']}. Must be one of the dimension or metric "
+                "fields.")
+    return None
+
+
+def _unsupported(q: dict) -> str | None:
+    """What upstream accepts but the double does not compute (a 400, never a wrong number)."""
+    def refuse(what, value, supported):
+        return (f"{what} {value!r} is {NOT_IMPLEMENTED} (it supports {', '.join(supported)}); use "
+                "the real Langfuse for this query")
+
+    if q["view"] != "observations":
+        return refuse("view", q["view"], ("observations",))
+    for d in q["dimensions"]:
+        if d["field"] not in METRICS_DIMENSIONS:
+            return refuse("dimension", d["field"], METRICS_DIMENSIONS)
+    for m in q["metrics"]:
+        if m["measure"] not in METRICS_MEASURES:
+            return refuse("measure", m["measure"], METRICS_MEASURES)
+        if m["aggregation"] not in METRICS_AGGREGATIONS:
+            return refuse("aggregation", m["aggregation"], METRICS_AGGREGATIONS)
+    for f in q["filters"]:
+        if _filter_dimension(f["column"]) not in METRICS_DIMENSIONS:
+            return refuse("filter column", f["column"], METRICS_DIMENSIONS)
+        if f["operator"] not in METRICS_FILTERS.get(f["type"], ()):
+            return refuse("filter", f"{f['type']} {f['operator']}",
+                          [f"{t} {o}" for t, ops in METRICS_FILTERS.items() for o in ops])
+    granularity = (q["timeDimension"] or {}).get("granularity")
+    if granularity and granularity not in METRICS_GRANULARITIES:
+        return refuse("timeDimension granularity", granularity, METRICS_GRANULARITIES)
+    return None
+
+
+def parse_metrics_query(raw) -> tuple[dict | None, dict | None]:
+    """The `query` parameter (str; a list when repeated; None when absent) -> (query, None), or
+    (None, 400 body) in the order upstream checks: JSON, zod schema, high cardinality (before the
+    row_limit default), the query builder's checks, then the double's own limits."""
+    if isinstance(raw, list):
+        raw = raw[0] if len(raw) == 1 else raw
+    if not isinstance(raw, str):
+        got = "undefined" if raw is None else "array"
+        return None, {"message": "Invalid request data", "error": [
+            {"code": "invalid_type", "path": ["query"],
+             "message": f"Invalid input: expected string, received {got}"}]}
+    try:
+        q = json.loads(raw)
+    except ValueError:
+        return None, {"message": "Invalid JSON in query parameter", "error": "InvalidRequestError"}
+    issues = _schema_issues(q)
+    if issues:
+        return None, {"message": "Invalid request data", "error": issues}
+    # zod's defaults; keys it does not know are dropped.
+    q = {"view": q["view"], "dimensions": [{"field": d["field"]} for d in q.get("dimensions", [])],
+         "metrics": [{"measure": m["measure"], "aggregation": m["aggregation"]} for m in q["metrics"]],
+         "filters": q.get("filters", []), "timeDimension": q.get("timeDimension"),
+         "fromTimestamp": q["fromTimestamp"], "toTimestamp": q["toTimestamp"],
+         "orderBy": q.get("orderBy"), "config": q.get("config")}
+    if q["view"] == "observations":
+        error = _high_cardinality_error(q) or _builder_error(q)
+        if error:
+            return None, {"message": error, "error": "InvalidRequestError"}
+    refused = _unsupported(q)
+    if refused:
+        return None, {"message": refused, "error": "NotImplementedByLangfuseDouble"}
+    config = q["config"] or {}
+    q["config"] = {**config, "row_limit": int(config.get("row_limit", DEFAULT_ROW_LIMIT))}
+    return q, None
+
+
+def _dimension_value(obs: dict, field: str):
+    """The dimension as upstream's SQL gives it (null for nullIf'd empties)."""
+    if field == "traceName":  # COALESCE(trace name, the root observation's own name)
+        name = obs.get("traceName") or None
+        if name is None and not obs.get("parentObservationId"):
+            name = obs.get("name") or None
+        return None if name is None else str(name)
+    value = obs.get(field)
+    value = "" if value is None else str(value)
+    return (value or None) if field in NULL_IF_EMPTY else value
+
+
+def _filter_matches(obs: dict, f: dict) -> bool:
+    """One filter as clickhouse-filter.ts writes it for the events table."""
+    dim = _filter_dimension(f["column"])
+    if dim == "traceName":
+        value = _dimension_value(obs, dim)
+        if value is None:  # NULL = x, NULL IN (...), NULL NOT IN (...) are all NULL: row dropped
+            return False
+    else:  # a plain String column; for the nullIf'd ones '' stands for "no value"
+        value = obs.get(dim)
+        value = "" if value is None else str(value)
+    if f["type"] == "string":
+        return value == f["value"]
+    if f["operator"] == "any of":
+        return value in f["value"]
+    if dim in NULL_IF_EMPTY and value == "":  # "none of" never matches an empty (null) value
+        return False
+    return value not in f["value"]
+
+
+def _uint(value) -> int:
+    try:
+        return int(float(value)) if not isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _measure_value(obs: dict, measure: str):
+    """One row's value of a measure (eventsObservationsView SQL without its aggregation)."""
+    if measure == "count":
+        return 1
+    usage = obs.get("usageDetails") if isinstance(obs.get("usageDetails"), dict) else {}
+    if measure in ("inputTokens", "outputTokens"):
+        # keys containing "input" / "output", case-insensitively (e.g. input_cached_tokens)
+        needle = "input" if measure == "inputTokens" else "output"
+        return sum(_uint(v) for k, v in usage.items() if needle in str(k).lower())
+    if measure == "totalTokens":
+        return _uint(usage.get("total"))  # usage_details['total']; a missing key reads 0
+    if measure == "totalCost":  # cost_details['total'] as Decimal(18,12); a missing key reads 0
+        try:
+            return Decimal(str(obs.get("totalCost") or 0)).quantize(Decimal("1e-12"))
+        except ArithmeticError:
+            return Decimal(0)
+    start, end = _js_ms(obs.get("startTime")), _js_ms(obs.get("endTime"))
+    return None if start is None or end is None else end - start  # latency, whole milliseconds
+
+
+def _aggregate(aggregation: str, values: list):
+    """One aggregate as ClickHouse computes it; nulls are skipped (count counts the others)."""
+    present = [v for v in values if v is not None]
+    if aggregation == "count":
+        return len(present)
+    if not present:
+        return None
+    if aggregation == "sum":
+        return sum(present)
+    if aggregation == "avg":
+        return float(sum(present)) / len(present)
+    if aggregation in ("min", "max"):
+        return min(present) if aggregation == "min" else max(present)
+    # quantile(level): ClickHouse keeps up to 8192 values in a reservoir and interpolates linearly
+    # at level * (n - 1) between sorted neighbours; up to 8192 values that is exact, as here.
+    ordered = sorted(present)
+    index = PERCENTILES[aggregation] * (len(ordered) - 1)
+    left = int(index)
+    if left + 1 == len(ordered):
+        return float(ordered[left])
+    return float(ordered[left]) * (left + 1 - index) + float(ordered[left + 1]) * (index - left)
+
+
+def _json_number(value):
+    """A number as ClickHouse's JSON writes it: Decimal and Float64 values without a fraction
+    print as integers (812, not 812.0)."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _bucket(ms: int, granularity: str) -> str:
+    """time_dimension: day is toDate() (a Date, "YYYY-MM-DD"); hour is toStartOfHour(), a DateTime,
+    which date_time_output_format=iso writes as "YYYY-MM-DDThh:mm:ssZ". ClickHouse runs in UTC."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%d") if granularity == "day" else dt.strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def _fill_buckets(lo: int, hi: int, granularity: str) -> list[str]:
+    """ORDER BY time_dimension WITH FILL FROM bucket(from) TO bucket(to) (exclusive): every bucket."""
+    step = 86_400_000 if granularity == "day" else 3_600_000
+    first, last = lo - lo % step, hi - hi % step
+    return [_bucket(ms, granularity) for ms in range(first, last, step)]
+
+
+def _sort_rows(rows: list[dict], order: list[tuple[str, str]]) -> list[dict]:
+    """ORDER BY with ClickHouse's default NULLS LAST in both directions (stable passes)."""
+    for field, direction in reversed(order):
+        present = [r for r in rows if r.get(field) is not None]
+        present.sort(key=lambda r: r[field], reverse=direction == "desc")
+        rows = present + [r for r in rows if r.get(field) is None]
+    return rows
+
+
+def compute_metrics(observations: list[dict], q: dict) -> list[dict]:
+    """The rows upstream's single-level query returns for a query parse_metrics_query accepted:
+    WHERE start_time >= from AND start_time <= to AND filters, GROUP BY the dimensions (and
+    time_dimension), ORDER BY, WITH FILL, LIMIT. Rows: dimensions, time_dimension, metrics."""
+    lo, hi = _js_ms(q["fromTimestamp"]), _js_ms(q["toTimestamp"])
+    dims = list(dict.fromkeys(d["field"] for d in q["dimensions"]))
+    metrics = list(dict.fromkeys((m["aggregation"], m["measure"]) for m in q["metrics"]))
+    granularity = (q["timeDimension"] or {}).get("granularity")
+    groups: dict[tuple, list[dict]] = {}
+    for obs in observations:
+        start = _js_ms(obs.get("startTime"))
+        if start is None or not lo <= start <= hi:
+            continue
+        if not all(_filter_matches(obs, f) for f in q["filters"]):
+            continue
+        key = tuple(_dimension_value(obs, d) for d in dims)
+        if granularity:
+            key += (_bucket(start, granularity),)
+        groups.setdefault(key, []).append(obs)
+
+    def row_for(key, members):
+        row = dict(zip(dims, key))
+        if granularity:
+            row["time_dimension"] = key[-1]
+        if not metrics:  # no metrics: upstream selects count(*) as count
+            row["count"] = len(members or ())
+        for aggregation, measure in metrics:
+            if members is None:  # a WITH FILL row: every column at its type's default
+                value = None if measure in NULLABLE_MEASURES and aggregation != "count" else 0
+            else:
+                value = _aggregate(aggregation, [_measure_value(o, measure) for o in members])
+            row[f"{aggregation}_{measure}"] = _json_number(value)
+        return row
+
+    # Ties come back in an arbitrary order from ClickHouse; the double orders them by the group.
+    tie_order = [(d, "asc") for d in dims] + ([("time_dimension", "asc")] if granularity else [])
+    rows = _sort_rows([row_for(k, v) for k, v in groups.items()], tie_order)
+    order = [(o["field"], o["direction"]) for o in q["orderBy"] or []]
+    if granularity and not order:  # WITH FILL is added only to the default ordering
+        seen = {r["time_dimension"] for r in rows}
+        defaults = tuple(None if d in NULL_IF_EMPTY or d == "traceName" else "" for d in dims)
+        for bucket in _fill_buckets(lo, hi, granularity):
+            if bucket not in seen:
+                rows.append(row_for(defaults + (bucket,), None))
+    if not order:  # upstream's default: time, else the first metric descending, else a dimension
+        if granularity:
+            order = [("time_dimension", "asc")]
+        elif metrics:
+            order = [(f"{metrics[0][0]}_{metrics[0][1]}", "desc")]
+        elif dims:
+            order = [(dims[0], "asc")]
+    return _sort_rows(rows, order)[:q["config"]["row_limit"]]
+
+
+def run_metrics_query(observations: list[dict], raw) -> tuple[int, dict]:
+    """The whole route without HTTP: (status, body) for a `query` parameter."""
+    q, error = parse_metrics_query(raw)
+    if error:
+        return 400, error
+    return 200, {"data": compute_metrics(observations, q)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,6 +1268,8 @@ class App:
             return None
         if path == "/api/public/v2/observations" and method == "GET":
             return self.observations(h, query)
+        if path == "/api/public/v2/metrics" and method == "GET":
+            return self.metrics(h)
         if path == "/api/public/ingestion" and method == "POST":
             return self.legacy_ingestion(h)
         if path.startswith("/api/public/traces") or path.startswith("/api/public/observations"):
@@ -785,6 +1331,32 @@ class App:
                      for e in batch if e.get("type") in ("score-create", "sdk-log")]
         return h.send(207, {"successes": successes, "errors": errors})
 
+    def observation_rows(self, project_id: str, trace_id: str = "") -> list[dict]:
+        """The project's observations as the worker stored them (events_full, a JSON body a row)."""
+        if trace_id:
+            raw = self.backends.clickhouse(
+                "SELECT * FROM events_full WHERE project_id = {project:String} "
+                "AND trace_id = {trace:String} FORMAT JSONEachRow",
+                project=project_id, trace=trace_id)
+        else:
+            raw = self.backends.clickhouse(
+                "SELECT * FROM events_full WHERE project_id = {project:String} "
+                "FORMAT JSONEachRow", project=project_id)
+        return [json.loads(json.loads(line)["body"]) for line in raw.splitlines() if line.strip()]
+
+    def metrics(self, h: Handler):
+        """GET /api/public/v2/metrics as the contract (langfuse-web: metrics) says, for the subset
+        in METRICS_*; the query is checked before ClickHouse is read, as upstream does."""
+        project = h.project_for_key()
+        if not project:
+            return None
+        # Read again keeping blanks: upstream answers "Invalid JSON" for an empty ?query=.
+        raw = parse_qs(urlsplit(h.path).query, keep_blank_values=True).get("query")
+        q, error = parse_metrics_query(raw)
+        if error:
+            return h.send(400, error)
+        return h.send(200, {"data": compute_metrics(self.observation_rows(project[0]), q)})
+
     def observations(self, h: Handler, query: dict):
         """GET /api/public/v2/observations as the contract (langfuse-web: observations_v2) says."""
         project = h.project_for_key()
@@ -810,17 +1382,7 @@ class App:
                 after = (c["lastStartTimeTo"], _trace_hash(c["lastTraceId"]), c["lastId"])
             except (ValueError, KeyError, TypeError):
                 return h.send(400, {"message": "Invalid cursor format", "error": "InvalidRequestError"})
-        trace_id = query.get("traceId", [""])[0]
-        if trace_id:
-            raw = self.backends.clickhouse(
-                "SELECT * FROM events_full WHERE project_id = {project:String} "
-                "AND trace_id = {trace:String} FORMAT JSONEachRow",
-                project=project[0], trace=trace_id)
-        else:
-            raw = self.backends.clickhouse(
-                "SELECT * FROM events_full WHERE project_id = {project:String} "
-                "FORMAT JSONEachRow", project=project[0])
-        rows = [json.loads(json.loads(line)["body"]) for line in raw.splitlines() if line.strip()]
+        rows = self.observation_rows(project[0], query.get("traceId", [""])[0])
         for name in ("name", "userId", "sessionId", "type", "level", "parentObservationId",
                      "environment", "version"):
             wanted = query.get(name, [""])[0]

@@ -61,7 +61,8 @@ USAGE = [
      "sum_inputTokens": 40, "sum_outputTokens": 80, "sum_totalCost": 0.0012, "p50_latency": 50, "p95_latency": 70},
 ]
 ERRORS = [{"userId": "bob", "environment": "box-2", "providedModelName": "haiku", "count_count": 1}]
-DAILY = [{"time_dimension": "2026-11-30", "providedModelName": "sonnet", "sum_totalCost": 0.0012, "count_count": 4},
+DAILY = [{"time_dimension": "2026-11-28", "providedModelName": None, "sum_totalCost": None, "count_count": 0},
+         {"time_dimension": "2026-11-30", "providedModelName": "sonnet", "sum_totalCost": 0.0012, "count_count": 4},
          {"time_dimension": "2026-11-29", "providedModelName": "haiku", "sum_totalCost": 0.0003, "count_count": 3}]
 
 
