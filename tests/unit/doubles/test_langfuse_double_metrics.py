@@ -388,3 +388,34 @@ def test_route_reads_the_projects_observations_after_checking_the_query(langfuse
     h = _Handler("/api/public/v2/metrics?query=" + quote(query()), authorised=False)
     app.web(h, "GET", "/api/public/v2/metrics", {})
     assert [s for s, _ in h.sent] == [401]
+
+
+# --- the queries llmops.devbox.langfuse_usage sends, as they are ----------------------------------
+
+def test_the_usage_modules_queries_run_and_combine_into_the_report(langfuse):
+    """Every query langfuse_usage builds is one the double (and so upstream's schema) accepts, and the
+    report's totals are the sums of the single generations, errors included."""
+    from ansible_collections.llmops.devbox.plugins.modules.langfuse_usage import combine, queries
+
+    rows = [
+        obs(userId="alice", environment="box-1", providedModelName="sonnet", totalCost=0.25, latency_ms=100),
+        obs(userId="alice", environment="box-1", providedModelName="sonnet", totalCost=0.5, latency_ms=300,
+            level="ERROR"),
+        obs(userId="bob", environment="box-2", providedModelName="haiku", totalCost=0.125,
+            start="2025-03-02T10:00:00.000Z"),
+        obs(type="SPAN", totalCost=9.0),  # not a generation: left out
+        obs(start="2025-03-05T10:00:00.000Z", totalCost=9.0),  # outside the window
+    ]
+    answers = []
+    for q in queries(FROM, TO):
+        status, body = langfuse.run_metrics_query(rows, json.dumps(q))
+        assert status == 200, (q, body)
+        answers.append(body["data"])
+    report, daily, totals = combine(*answers)
+    assert [(r["owner"], r["box"], r["model"], r["requests"], r["errors"]) for r in report] == [
+        ("alice", "box-1", "sonnet", 2, 1), ("bob", "box-2", "haiku", 1, 0)]
+    assert report[0]["cost"] == pytest.approx(0.75) and report[0]["error_rate"] == 0.5
+    assert report[0]["latency_p50_ms"] == 200 and report[0]["input_tokens"] == 20
+    assert totals["cost"] == pytest.approx(0.875) and totals["requests"] == 3
+    assert [(d["day"], d["model"], d["cost"]) for d in daily] == [("2025-03-01", "sonnet", pytest.approx(0.75)),
+                                                                  ("2025-03-02", "haiku", pytest.approx(0.125))]
