@@ -15,7 +15,9 @@ description:
   - Lowercases the name, replaces each run of other characters with C(-), trims C(-) at both ends,
     prefixes C(box-) when the result starts with C(langfuse) and cuts it to 40 characters.
   - The exact box name still reaches Langfuse as the tag C(box:<name>).
-  - This file also provides C(attribution_problems) and C(with_model_prices).
+  - This file also provides C(attribution_problems), C(model_price_problems), C(with_model_prices) and
+    C(master_key_holders) (users whose Cline key is the proxy's master key, from slurped
+    C(<user>.cline-key.sha256) files).
 author:
   - llmops.devbox developers (!UNKNOWN)
 options:
@@ -36,7 +38,10 @@ _value:
   type: str
 """
 
+import base64  # noqa: E402
+import hashlib  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
 
@@ -117,6 +122,34 @@ def with_model_prices(model_list, prices):
     return result
 
 
+# Where role code_server records the SHA-256 of the key it handed to Cline: <user>.cline-key.sha256.
+CLINE_KEY_SUFFIX = ".cline-key.sha256"
+
+
+def master_key_holders(slurped, master_key):
+    """Users whose Cline key is the proxy's master key.
+
+    slurped: the results of ansible.builtin.slurp over the <user>.cline-key.sha256 files (a loop's
+    `results`); master_key: the master key file's text. Unreadable files and an empty key give no user.
+    """
+    key = (master_key or "").strip()
+    if not key:
+        return []
+    wanted = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    users = []
+    for result in slurped or []:
+        if not isinstance(result, Mapping) or not result.get("content"):
+            continue
+        try:
+            recorded = base64.b64decode(result["content"]).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError):
+            continue
+        name = os.path.basename(str(result.get("source") or (result.get("item") or {}).get("path") or ""))
+        if recorded == wanted and name.endswith(CLINE_KEY_SUFFIX):
+            users.append(name[: -len(CLINE_KEY_SUFFIX)])
+    return sorted(users)
+
+
 class FilterModule:
     """Usage attribution and pricing for the LiteLLM proxy."""
 
@@ -126,4 +159,5 @@ class FilterModule:
             "attribution_problems": attribution_problems,
             "model_price_problems": model_price_problems,
             "with_model_prices": with_model_prices,
+            "master_key_holders": master_key_holders,
         }

@@ -88,3 +88,26 @@ def test_good_prices_pass():
 def test_bad_prices_are_refused(prices, needle):
     problems = model_price_problems(prices, MODELS)
     assert any(needle in problem for problem in problems), problems
+
+
+def _slurp(path, text):
+    import base64
+
+    return {"item": {"path": path}, "source": path, "content": base64.b64encode(text.encode()).decode()}
+
+
+def test_master_key_holders_are_the_users_whose_cline_key_is_the_master_key():
+    import hashlib
+
+    from ansible_collections.llmops.devbox.plugins.filter.usage_attribution import master_key_holders
+
+    master = "sk-master"
+    sha = hashlib.sha256(master.encode()).hexdigest()
+    slurped = [_slurp("/var/lib/llmops-devbox/code_server/admin.cline-key.sha256", sha + "\n"),
+               _slurp("/var/lib/llmops-devbox/code_server/alice.cline-key.sha256",
+                      hashlib.sha256(b"sk-virtual").hexdigest()),
+               {"item": {"path": "/x/bob.cline-key.sha256"}, "failed": True, "msg": "unreadable"},
+               _slurp("/x/notes.txt", sha)]
+    assert master_key_holders(slurped, master + "\n") == ["admin"]
+    assert master_key_holders(slurped, "") == []
+    assert master_key_holders([], master) == []
