@@ -124,7 +124,7 @@ def test_status_is_one_clean_table_for_both_boxes():
     # models are priced, so nothing is logged at $0.
     for name in BOXES:
         assert f"{name}: WARNING: Cline holds the proxy master key (admin)" in flat(run.stdout), run.stdout[-3000:]
-    assert "logged at $0" not in flat(run.stdout)
+    assert "WARNING: models logged at $0" not in flat(run.stdout)  # the task title says "logged at $0" too
 
 
 def test_diagnose_finds_nothing():
