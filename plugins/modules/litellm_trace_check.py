@@ -254,7 +254,7 @@ BODY_LIMIT = 600
 HINTS = {
     "proxy_unreachable": (
         "Is the proxy running and published at {proxy}? On the box: 'docker ps --filter name=litellm', "
-        "'docker logs litellm-switch', 'docker logs litellm-blue' / 'litellm-green' (the role publishes "
+        "'docker logs litellm-haproxy', 'docker logs litellm-blue' / 'litellm-green' (the role publishes "
         "it on 127.0.0.1 only: run this check on the box or through an SSH tunnel)."),
     "proxy_key_rejected": (
         "The proxy refused the key. Use its master key (the role keeps it in /etc/litellm/master_key) or a "

@@ -97,7 +97,7 @@ def test_central_langfuse_listens_on_its_network_address_and_the_rest_on_loopbac
 
 def test_the_dev_box_proxy_sends_to_the_central_langfuse_with_its_own_master_key():
     fmt = '{{range .Config.Env}}{{if eq (index (split . "=") 0) "LANGFUSE_HOST"}}{{.}}{{end}}{{end}}'
-    env = box(BOX).check_output(f"docker inspect -f '{fmt}' $(cat /opt/litellm/switch/active | cut -d: -f1)")
+    env = box(BOX).check_output(f"docker inspect -f '{fmt}' $(cat /opt/litellm/serving)")
     assert env.strip() == f"LANGFUSE_HOST=http://{central_address()}:3000"
     keys = {name: box(name).file("/etc/litellm/master_key").sha256sum for name in BOXES}
     assert keys[CENTRAL] != keys[BOX]
@@ -240,7 +240,7 @@ def test_logs_are_fetched_per_service_with_secrets_masked(tmp_path):
     run = playbook("logs", "-e", f"logs_dir={tmp_path}", "-e", "lines=200")
     assert run.returncode == 0, run.stdout[-3000:]
     assert (tmp_path / CENTRAL / "langfuse-web.log").exists()
-    assert (tmp_path / BOX / "litellm-switch.log").exists()
+    assert (tmp_path / BOX / "litellm-haproxy.log").exists()
     assert (tmp_path / BOX / "code-server@admin.log").exists()
     secrets = [box(n).check_output("cat /etc/litellm/master_key").strip() for n in BOXES]
     secrets += list(json.loads(box(CENTRAL).check_output("cat /etc/langfuse/secrets.json")).values())

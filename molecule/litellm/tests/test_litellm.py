@@ -43,16 +43,17 @@ def slots(host):
 
 
 def active(host):
-    return host.check_output("cat /opt/litellm/switch/active").strip()
+    return host.check_output("cat /opt/litellm/serving").strip()
 
 
-def test_only_the_switch_is_published_on_loopback(host):
+def test_only_haproxy_is_published_on_loopback(host):
     listening = host.check_output("ss -Hltn")
-    assert "127.0.0.1:4000 " in listening
-    assert "0.0.0.0:4000 " not in listening and "*:4000 " not in listening
+    for port in (4000, 8404):
+        assert f"127.0.0.1:{port} " in listening
+        assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
     state = slots(host)
-    assert state["litellm-switch"] == "running"
-    serving = active(host).split(":")[0]
+    assert state["litellm-haproxy"] == "running"
+    serving = active(host)
     assert state[serving] == "running"
     idle = {"litellm-blue", "litellm-green"} - {serving}
     assert all(state.get(name, "absent") != "running" for name in idle)
@@ -73,7 +74,7 @@ def test_secrets_on_disk(host):
 def test_proxy_reaches_langfuse_by_service_name(host):
     env = host.check_output("grep ^LANGFUSE_HOST= /opt/litellm/litellm.env")
     assert env == "LANGFUSE_HOST=http://langfuse-web:3000"
-    nets = host.check_output("docker inspect -f '{{json .NetworkSettings.Networks}}' " + active(host).split(":")[0])
+    nets = host.check_output("docker inspect -f '{{json .NetworkSettings.Networks}}' " + active(host))
     assert "langfuse_default" in json.loads(nets)
 
 
@@ -91,7 +92,7 @@ def test_push_changes_the_served_model_list(host):
     assert served_models(host) == ["mock-a", "mock-c"]
     assert chat(host, "mock-c") == "pong from mock-c"
     assert active(host) != before_slot  # served by the other slot now
-    assert slots(host)[before_slot.split(":")[0]] != "running"
+    assert slots(host)[before_slot] != "running"
     # Pushing the same config again changes nothing and restarts nothing.
     rc, out = push("push_new_model.yml")
     assert rc == 0 and "changed=0" in out, out[-2000:]
@@ -117,7 +118,7 @@ def test_config_that_never_gets_healthy_is_rolled_back(host):
     assert active(host) == slot
     assert served_models(host) == ["mock-a", "mock-c"]
     assert chat(host, "mock-c") == "pong from mock-c"
-    failed = ({"litellm-blue", "litellm-green"} - {slot.split(":")[0]}).pop()
+    failed = ({"litellm-blue", "litellm-green"} - {slot}).pop()
     assert slots(host).get(failed) != "running"
     assert "sk-1234" not in host.file("/opt/litellm/litellm_config.yml").content_string
     # The previous config is back in place: rerunning it is a no-op.

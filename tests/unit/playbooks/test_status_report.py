@@ -31,8 +31,8 @@ def table(stdout):
 
 
 def test_all_healthy_boxes_pass_with_one_table(harness):
-    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-switch")]},
-                 "bob": {"_ops_rows": [row("bob", "litellm-switch")]}}
+    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-haproxy")]},
+                 "bob": {"_ops_rows": [row("bob", "litellm-haproxy")]}}
     proc = harness.run(PLAY, INVENTORY, host_vars=host_vars)
     lines = table(proc.stdout)
     assert lines[0].split() == ["HOST", "STACK", "SERVICE", "STATE", "HEALTH", "VERSION", "LISTENING"]
@@ -41,7 +41,7 @@ def test_all_healthy_boxes_pass_with_one_table(harness):
 
 
 def test_one_unhealthy_service_fails_the_run_and_is_marked(harness):
-    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-switch")]},
+    host_vars = {"alice": {"_ops_rows": [row("alice", "litellm-haproxy")]},
                  "bob": {"_ops_rows": [row("bob", "litellm-blue", ok=False, state="exited", health="-")]}}
     proc = harness.run(PLAY, INVENTORY, host_vars=host_vars, check=False)
     assert proc.returncode != 0

@@ -251,7 +251,7 @@ def test_proxy_unreachable(langfuse):
     assert rc != 0
     assert result["failure"] == "proxy_unreachable"
     assert "connection refused" in result["msg"]
-    assert "docker logs litellm-switch" in result["hint"]
+    assert "docker logs litellm-haproxy" in result["hint"]
     assert_no_secret(result)
 
 

@@ -92,7 +92,7 @@ def test_db_mode_compose(rendered):
     compose, _, _, _, _ = files(rendered, "db_mode")
     assert compose["name"] == "litellm"
     services = compose["services"]
-    assert set(services) == {"litellm-switch", "litellm-blue", "litellm-green", "litellm-postgres"}
+    assert set(services) == {"litellm-haproxy", "litellm-blue", "litellm-green", "litellm-postgres"}
     assert services["litellm-postgres"]["image"] == "postgres:17.7"
     assert services["litellm-postgres"]["volumes"] == ["postgres:/var/lib/postgresql/data"]
     assert "pg_isready -h 127.0.0.1 -U litellm -d litellm" in services["litellm-postgres"]["healthcheck"]["test"][1]
@@ -102,11 +102,15 @@ def test_db_mode_compose(rendered):
         assert svc["command"][:2] == ["--config", f"/app/config/{slot}.yaml"]
         assert svc["depends_on"] == {"litellm-postgres": {"condition": "service_healthy"}}
         assert set(svc["networks"]) == {"default", "langfuse"}
-        assert "ports" not in svc  # only the switch is published
+        assert "ports" not in svc  # only HAProxy is published
         assert "/health/liveliness" in svc["healthcheck"]["test"][-1]
-    switch = services["litellm-switch"]
-    assert switch["ports"] == ["127.0.0.1:4000:4000"]
-    assert switch["entrypoint"] == ["python3", "/switch/litellm_switch.py"]
+        # A stop (push, lifecycle) never cuts a stream LiteLLM would still serve.
+        assert int(svc["stop_grace_period"].rstrip("s")) >= 600
+    haproxy = services["litellm-haproxy"]
+    assert haproxy["image"] == "haproxy:3.0.11"  # its own image: a LiteLLM bump never recreates it
+    assert haproxy["ports"] == ["127.0.0.1:4000:4000", "127.0.0.1:8404:8404"]
+    assert haproxy["volumes"] == ["./haproxy/conf:/usr/local/etc/haproxy:ro", "./haproxy/run:/var/run/haproxy"]
+    assert haproxy["networks"]["default"]["aliases"] == ["litellm"]
     assert compose["networks"]["langfuse"] == {"external": True, "name": "langfuse_default"}
     assert "postgres" in compose["volumes"]
 
@@ -153,7 +157,7 @@ def test_central_langfuse(rendered):
     compose, env, config, _, _ = files(rendered, "central")
     assert "networks" not in compose or "langfuse" not in compose["networks"]
     assert set(compose["services"]["litellm-blue"]["networks"]) == {"default"}
-    assert compose["services"]["litellm-switch"]["ports"] == ["127.0.0.1:4400:4000"]
+    assert compose["services"]["litellm-haproxy"]["ports"] == ["127.0.0.1:4400:4000", "127.0.0.1:8404:8404"]
     assert env["LANGFUSE_HOST"] == "https://langfuse.example.com"
     assert env["AWS_PROFILE"] == "bedrock"
     settings = config["litellm_settings"]
@@ -181,3 +185,57 @@ def test_preflight_refuses(rendered, case):
     name, res = failed[0]
     assert REFUSALS[case][1].replace("\n", " ") in " ".join(res["msg"].split()), res["msg"]
     assert SK not in json.dumps(res)
+
+
+def haproxy_cfg(rendered, case):
+    out, _ = rendered
+    sections, current = {}, None
+    for raw in (out / case / "haproxy.cfg").read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            continue
+        if not line.startswith(" "):
+            current = line.strip()
+            sections[current] = []
+        else:
+            sections[current].append(" ".join(line.split()))
+    return sections
+
+
+def test_haproxy_routes_per_request_to_ready_slots(rendered):
+    cfg = haproxy_cfg(rendered, "db_mode")
+    backend = cfg["backend litellm"]
+    assert "option httpchk GET /health/readiness" in backend  # LiteLLM's readiness route (contract)
+    assert {"server blue litellm-blue:4000", "server green litellm-green:4000"} <= set(backend)
+    default_server = next(line for line in backend if line.startswith("default-server"))
+    assert "resolvers docker" in default_server and "init-addr none" in default_server
+    assert "inter 1000ms" in default_server
+    assert "mode http" in cfg["defaults"]  # per request, not per connection
+    # Only a request that never reached a slot is retried: a completion is not idempotent.
+    assert "retry-on conn-failure" in cfg["defaults"]
+    assert "nameserver docker 127.0.0.11:53" in cfg["resolvers docker"]
+
+
+def test_haproxy_waits_for_long_streams(rendered):
+    cfg = haproxy_cfg(rendered, "db_mode")
+    timeouts = {line.split()[1]: line.split()[2] for line in cfg["defaults"] if line.startswith("timeout ")}
+    for name in ("server", "client"):
+        assert int(timeouts[name].rstrip("s")) > 600, name  # longer than litellm_request_timeout
+    assert "hard-stop-after 630s" in cfg["global"]
+
+
+def test_haproxy_runtime_api_and_metrics(rendered):
+    cfg = haproxy_cfg(rendered, "db_mode")
+    assert "stats socket /var/run/haproxy/admin.sock mode 600 level admin" in cfg["global"]
+    assert "http-request use-service prometheus-exporter if { path /metrics }" in cfg["frontend stats"]
+    assert "bind :8404" in cfg["frontend stats"] and "bind :4000" in cfg["frontend litellm"]
+
+
+def test_haproxy_facts_the_role_relies_on_are_upstreams():
+    """Reload signal, user and config directory come from tests/contracts/haproxy.yml."""
+    contract = yaml.safe_load((ROOT / "tests" / "contracts" / "haproxy.yml").read_text())
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert "SIG" + role_vars["_litellm_haproxy_reload_signal"] in contract["signals"]["reload"]
+    assert role_vars["_litellm_haproxy_uid"] == contract["process"]["uid"]  # owns the socket directory
+    assert role_vars["_litellm_haproxy_conf_dir"] == contract["paths"]["config_dir"]
+    assert contract["paths"]["config"] == role_vars["_litellm_haproxy_conf_dir"] + "/haproxy.cfg"
