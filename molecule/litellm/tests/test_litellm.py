@@ -4,6 +4,8 @@
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -86,10 +88,10 @@ def test_trace_check_passes(host):
 
 def test_push_changes_the_served_model_list(host):
     before_slot = active(host)
-    assert served_models(host) == ["mock-a", "mock-b"]
+    assert served_models(host) == ["mock-a", "mock-b", "mock-slow"]
     rc, out = push("push_new_model.yml")
     assert rc == 0, out[-3000:]
-    assert served_models(host) == ["mock-a", "mock-c"]
+    assert served_models(host) == ["mock-a", "mock-c", "mock-slow"]
     assert chat(host, "mock-c") == "pong from mock-c"
     assert active(host) != before_slot  # served by the other slot now
     assert slots(host)[before_slot] != "running"
@@ -102,9 +104,10 @@ def test_invalid_config_never_goes_live(host):
     slot = active(host)
     rc, out = push("push_invalid.yml")
     assert rc != 0
-    assert "config validation failed" in out  # LiteLLM's own message
+    # The new slot's own start is the validation: LiteLLM refuses it, the slot never takes a request.
+    assert "did not go live" in out and "Application startup failed" in out
     assert active(host) == slot
-    assert served_models(host) == ["mock-a", "mock-c"]
+    assert served_models(host) == ["mock-a", "mock-c", "mock-slow"]
     assert chat(host, "mock-a") == "pong from mock-a"
     assert "no_such_callback" not in host.file("/opt/litellm/litellm_config.yml").content_string
 
@@ -116,7 +119,7 @@ def test_config_that_never_gets_healthy_is_rolled_back(host):
     assert "did not go live" in out and "kept serving" in out
     # The old proxy never stopped: same slot, same models, the failed slot is stopped.
     assert active(host) == slot
-    assert served_models(host) == ["mock-a", "mock-c"]
+    assert served_models(host) == ["mock-a", "mock-c", "mock-slow"]
     assert chat(host, "mock-c") == "pong from mock-c"
     failed = ({"litellm-blue", "litellm-green"} - {slot}).pop()
     assert slots(host).get(failed) != "running"
@@ -124,3 +127,110 @@ def test_config_that_never_gets_healthy_is_rolled_back(host):
     # The previous config is back in place: rerunning it is a no-op.
     rc, out = push("push_new_model.yml")
     assert rc == 0 and "changed=0" in out, out[-2000:]
+
+
+# --- Pushes under load (benchmarks/proxy_load.py: the official openai SDK through an SSH tunnel) ---
+
+sys.path.insert(0, str(PROJECT / "benchmarks"))
+from proxy_load import ProxyLoad  # noqa: E402
+
+HOST = "llmops-litellm"
+LOCK = "/run/lock/llmops-litellm-push.lock"
+TEST_IMAGE = "llmops-test/litellm:1.108.7"
+
+
+def under_load(action, new_model=None):
+    """Run action() while keep-alive, fresh-connection and long streaming clients load the proxy."""
+    with ProxyLoad(os.environ["MOLECULE_INVENTORY_FILE"], HOST, model="mock-a", slow_model="mock-slow",
+                   new_model=new_model) as load:
+        time.sleep(3)
+        outcome = action()
+        time.sleep(3)
+        result = load.stop()
+    return outcome, result
+
+
+def assert_no_failed_request(result):
+    for kind in ("pool", "fresh", "stream"):
+        stats = result[kind]
+        assert stats["sent"] > 0, (kind, stats)
+        assert stats["failed"] == 0, (kind, stats)
+
+
+def test_a_push_under_load_fails_no_request(host):
+    (rc, out), result = under_load(lambda: push("push_back.yml"), new_model="mock-b")
+    assert rc == 0, out[-3000:]
+    assert_no_failed_request(result)
+    assert result["new_model_at"] is not None
+    assert served_models(host) == ["mock-a", "mock-b", "mock-slow"]
+
+
+def test_an_image_bump_under_load_fails_no_request_and_keeps_the_listener(host):
+    bumped = TEST_IMAGE + "-bump"
+    host.check_output(f"docker tag {TEST_IMAGE} {bumped}")
+    listener = host.check_output("docker inspect -f '{{.Id}} {{.State.StartedAt}}' litellm-haproxy")
+    (rc, out), result = under_load(
+        lambda: playbook(SCENARIO / "push.yml", "-e", f"@{SCENARIO / 'vars' / 'push_back.yml'}",
+                         "-e", f"litellm_image={bumped}"))
+    assert rc == 0, out[-3000:]
+    assert_no_failed_request(result)
+    assert host.check_output("docker inspect -f '{{.Config.Image}}' " + active(host)) == bumped
+    # HAProxy has its own image: a LiteLLM bump never recreates the published listener.
+    assert host.check_output("docker inspect -f '{{.Id}} {{.State.StartedAt}}' litellm-haproxy") == listener
+
+
+def test_a_lost_state_with_both_slots_up_is_repaired_by_a_rerun(host):
+    serving = active(host)
+    idle = ({"litellm-blue", "litellm-green"} - {serving}).pop()
+    host.check_output(f"docker start {idle}")
+    host.check_output("rm -f /opt/litellm/serving /opt/litellm/live.sha1")
+    rc, out = push("push_back.yml")  # back to the test image too
+    assert rc == 0, out[-3000:]
+    now = active(host)
+    state = slots(host)
+    assert state[now] == "running"
+    assert [s for s in ("litellm-blue", "litellm-green") if state.get(s) == "running"] == [now]
+    assert host.check_output("docker inspect -f '{{.Config.Image}}' " + now) == TEST_IMAGE
+    assert served_models(host) == ["mock-a", "mock-b", "mock-slow"]
+    rc, out = push("push_back.yml")
+    assert rc == 0 and "changed=0" in out, out[-2000:]
+
+
+def test_concurrent_pushes_are_serialised_and_the_proxy_keeps_serving(host):
+    def both():
+        runs = [subprocess.Popen(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "push.yml"),
+             "-e", f"@{SCENARIO / 'vars' / name}"],
+            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name in ("push_new_model.yml", "push_back.yml")]
+        return [(run.communicate(timeout=900)[0], run.returncode) for run in runs]
+
+    outcome, result = under_load(both)
+    for out, rc in outcome:
+        assert rc == 0, out[-3000:]
+    waited = [i for i, (out, _) in enumerate(outcome) if "Waited" in out and "for the push lock" in out]
+    assert len(waited) == 1, [out[-1500:] for out, _ in outcome]
+    assert_no_failed_request(result)
+    # The push that waited went last: its config is the one served.
+    expected = ["mock-a", "mock-c", "mock-slow"] if waited == [0] else ["mock-a", "mock-b", "mock-slow"]
+    assert served_models(host) == expected
+    assert not host.file(LOCK).exists
+
+
+def test_a_push_while_another_holds_the_lock_names_the_holder(host):
+    before = served_models(host), active(host)
+    taken = subprocess.run(
+        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], HOST, "-b", "-m", "llmops.devbox.box_lock",
+         "-a", f"path={LOCK} holder='bob@laptop (play \"site\")' purpose='LiteLLM config push'"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    try:
+        rc, out = playbook(SCENARIO / "push.yml", "-e", f"@{SCENARIO / 'vars' / 'push_new_model.yml'}",
+                           "-e", "litellm_push_lock_wait=2")
+        assert rc != 0
+        flat = " ".join(out.split())
+        assert "Cannot take the lock" in flat and "bob@laptop" in flat, out[-3000:]
+    finally:
+        host.check_output(f"rm -f {LOCK}")
+    # Nothing was pushed: the proxy serves what it served, from the same slot.
+    assert (served_models(host), active(host)) == before
