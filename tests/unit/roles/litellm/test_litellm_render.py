@@ -106,6 +106,7 @@ def test_db_mode_compose(rendered):
         assert "/health/liveliness" in svc["healthcheck"]["test"][-1]
         # A stop (push, lifecycle) never cuts a stream LiteLLM would still serve.
         assert int(svc["stop_grace_period"].rstrip("s")) >= 600
+        assert svc["init"] is True  # a SIGTERM while LiteLLM starts must not be dropped (PID 1)
     haproxy = services["litellm-haproxy"]
     assert haproxy["image"] == "haproxy:3.0.11"  # its own image: a LiteLLM bump never recreates it
     assert haproxy["ports"] == ["127.0.0.1:4000:4000", "127.0.0.1:8404:8404"]
