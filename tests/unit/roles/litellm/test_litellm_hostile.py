@@ -115,7 +115,11 @@ REFUSALS = {
     "langfuse_host_cr": ({"litellm_langfuse_host": "https://lf.example.com\rX=1"}, "litellm.env",
                          ["litellm_langfuse_host contains a carriage return"]),
     "port_zero": ({"litellm_port": 0}, "Check litellm_port",
-                  ["litellm_port (0) must be a whole number from 1 to 65535"]),
+                  ["litellm_port (0) and litellm_haproxy_stats_port (8404) must be two different whole numbers"]),
+    "stats_port_same": ({"litellm_haproxy_stats_port": 4000}, "Check litellm_port",
+                        ["litellm_haproxy_stats_port (4000)", "two different"]),
+    "stop_grace_shorter_than_request_timeout": ({"litellm_stop_grace_period": 120}, "role variables",
+                                                ["no shorter than litellm_request_timeout"]),
     "port_too_big": ({"litellm_port": 70000}, "Check litellm_port", ["litellm_port (70000)"]),
     "port_mapping": ({"litellm_port": "4000:4000"}, "Check litellm_port", ["litellm_port (4000:4000)"]),
     "postgres_user_injection": ({"litellm_postgres_user": "litellm -d x; rm -rf /"}, "database user",
@@ -125,7 +129,7 @@ REFUSALS = {
                           ["litellm_langfuse_network", "Docker network name"]),
     "project_dir_space": ({"litellm_project_dir": "/opt/lite llm"}, "role variables", ["litellm_project_dir"]),
     "stop_grace_injection": ({"litellm_stop_grace_period": "1s\n    privileged: true"}, "role variables",
-                             ["litellm_stop_grace_period whole numbers"]),
+                             ["litellm_stop_grace_period a whole number"]),
 }
 SECRET_WORDS = ["sk-literal-provider-key", "literal-aws-secret", "secret-line", "sk-1234", "sk-lf-x"]
 
@@ -237,15 +241,15 @@ def test_the_failed_push_message_masks_every_secret(rendered):
 
 
 def test_push_masks_before_it_shortens():
-    """tasks/push.yml masks the start error and the log lines with every secret, then truncates."""
+    """tasks/push.yml masks the failed task's message and the log lines with every secret, then shortens."""
     push = (ROLE / "tasks" / "push.yml").read_text()
     fail = push[push.index("- name: Fail loudly"):]
     assert "replace(_litellm_secrets.master_key" not in push
-    assert re.search(r"__litellm_start\.msg \| default\(''\) \| llmops\.devbox\.mask_secrets\(_litellm_secret_values\)"
-                     r" \| truncate", fail)
-    assert re.search(r"join\(' \| '\) \| llmops\.devbox\.mask_secrets\(_litellm_secret_values\) \| truncate", fail)
+    assert re.search(r"ansible_failed_result\.msg \| default\(''\)"
+                     r" \| llmops\.devbox\.mask_secrets\(_litellm_secret_values\) \| truncate", fail)
+    assert re.search(r"join\(' \| '\) \| llmops\.devbox\.mask_secrets\(_litellm_secret_values\)\)\[-3000:\]", fail)
     start = push.index("- name: Read the last log lines of the failed slot")
-    logs = push[start:push.index("- name: Send new connections back", start)]
+    logs = push[start:push.index("- name: Send requests back", start)]
     assert "no_log: true" in logs
 
 
