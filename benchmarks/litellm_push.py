@@ -24,9 +24,11 @@ failed (playbook error, or the new model / image never served); client failures 
 judged. Not a timed test: run it by hand, e.g. against the demo target (make demo):
 
   benchmarks/litellm_push.py --inventory .demo/inventory.ini --host llmops-demo \\
-      --playbook playbooks/litellm.yml --before-vars before.yml --after-vars after.yml
+      --playbook playbooks/litellm.yml --before-vars benchmarks/vars/push_before.yml \\
+      --after-vars benchmarks/vars/push_after.yml
 
-Both vars files set litellm_model_list with mock models (no provider is called) and must declare
+Both vars files (benchmarks/vars/ has a pair) set litellm_model_list with mock models (no provider
+is called) and must declare
 --model (default mock-a) and --slow-model (default mock-slow), a mock model with mock_delay, so each
 stream stays in flight across the switch, e.g.:
 
