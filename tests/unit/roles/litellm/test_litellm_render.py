@@ -243,3 +243,12 @@ def test_haproxy_facts_the_role_relies_on_are_upstreams():
     assert role_vars["_litellm_haproxy_uid"] == contract["process"]["uid"]  # owns the socket directory
     assert role_vars["_litellm_haproxy_conf_dir"] == contract["paths"]["config_dir"]
     assert contract["paths"]["config"] == role_vars["_litellm_haproxy_conf_dir"] + "/haproxy.cfg"
+
+
+def test_haproxy_reload_never_marks_the_container_stopped_by_hand():
+    """`docker kill --signal` sets Docker's stopped-by-hand flag: HAProxy would stay down after a reboot
+    (seen on Docker 26). The handler signals the master from inside the container instead."""
+    handlers = yaml.safe_load((ROLE / "handlers" / "main.yml").read_text())
+    argv = next(h for h in handlers if h.get("listen") == "litellm haproxy reload")["ansible.builtin.command"]["argv"]
+    assert argv[:3] == ["docker", "exec", "{{ _litellm_haproxy_service }}"] and "kill" not in argv[:2]
+    assert argv[3:5] == ["sh", "-c"] and argv[5].endswith(" 1")  # PID 1 is HAProxy's master
