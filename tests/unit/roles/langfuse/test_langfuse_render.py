@@ -62,8 +62,12 @@ CASES = {
     "ipv6_loopback": {"langfuse_bind_address": "::1", "langfuse_media_upload_enabled": True},
     "digest_pinned": {"langfuse_postgres_image": f"postgres:17.12@{DIGEST}",
                       "langfuse_web_image": f"langfuse/langfuse:4.2.0@{DIGEST}"},
+    # A proxy on another box for the LLM connection, and none at all.
+    "connection_elsewhere": {"langfuse_llm_connection_base_url": "https://LLM-Gateway.internal.example:8443/v1"},
+    "connection_off": {"langfuse_llm_connection_enabled": False},
 }
-PREFLIGHT_PASSES = ["defaults", "hostile", "any_address_opted_in", "ipv6_loopback", "digest_pinned"]
+PREFLIGHT_PASSES = ["defaults", "hostile", "any_address_opted_in", "ipv6_loopback", "digest_pinned",
+                    "connection_elsewhere", "connection_off"]
 
 FIX_LINE_BREAK = "an env file cannot carry it: remove it"
 # Refused by the preflight: (variables, task that refuses, words the message must contain).
@@ -155,6 +159,15 @@ REFUSALS = {
     "org_id_hostile": ({"langfuse_init_org_id": "org'; DROP"}, "role variables",
                        ["langfuse_init_org_id / langfuse_init_project_id may use letters"]),
     "project_dir_space": ({"langfuse_project_dir": "/opt/lang fuse"}, "role variables", ["langfuse_project_dir"]),
+    "connection_url_with_credentials": ({"langfuse_llm_connection_base_url": "http://u:p@litellm-haproxy:4001/v1"},
+                                        "langfuse_llm_connection_base_url", ["no user, password"]),
+    "connection_url_two_hosts": ({"langfuse_llm_connection_base_url": "http://a,b:4001/v1"},
+                                 "langfuse_llm_connection_base_url", ["langfuse_llm_connection_base_url (http://a,b"]),
+    "connection_url_no_scheme": ({"langfuse_llm_connection_base_url": "litellm-haproxy:4001"},
+                                 "langfuse_llm_connection_base_url", ["must be an http(s) URL"]),
+    "extra_env_widens_the_allowed_hosts": ({"langfuse_extra_env": {"LANGFUSE_LLM_CONNECTION_WHITELISTED_IP_SEGMENTS":
+                                                                   "10.0.0.0/8"}}, "leaves the role",
+                                           ["LANGFUSE_LLM_CONNECTION_WHITELISTED_IP_SEGMENTS"]),
     "restart_policy_injection": ({"langfuse_restart_policy": "always\n    privileged: true"}, "role variables",
                                  ["langfuse_restart_policy is one of"]),
 }
@@ -300,3 +313,14 @@ def test_preflight_refuses_naming_the_variable_and_the_fix(rendered, case):
     for secret in secrets:
         if secret:
             assert secret not in shown and secret.split("\n")[0] not in shown
+
+
+@pytest.mark.parametrize(("case", "allowed"), [("defaults", "litellm-haproxy"),
+                                               ("connection_elsewhere", "llm-gateway.internal.example"),
+                                               ("connection_off", None)])
+def test_langfuse_allows_exactly_the_proxy_host(rendered, case, allowed):
+    """Langfuse refuses internal hosts for LLM connections; the role allows the proxy's host and nothing wider."""
+    env = env_files(rendered, case)
+    for svc in ("langfuse-web", "langfuse-worker"):  # web registers and runs the playground, the worker evaluators
+        opened = {k: v for k, v in env[svc].items() if k.startswith("LANGFUSE_LLM_CONNECTION_WHITELISTED")}
+        assert opened == ({"LANGFUSE_LLM_CONNECTION_WHITELISTED_HOST": allowed} if allowed else {}), svc

@@ -21,6 +21,7 @@ ROLE = ROOT / "roles" / "litellm"
 MASTER = "sk-" + "1f" * 32
 SALT = "sk-" + "2e" * 32
 PGPASS = "PgPassw0rdPgPassw0rdPgPassw0rd12"
+CONNECTION_KEY = "sk-" + "3d" * 32
 PK, SK = "pk-lf-render", "sk-lf-render"
 MOCK_MODELS = [{"model_name": "mock-a",
                 "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "fake", "mock_response": "hi"}}]
@@ -60,7 +61,8 @@ def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("render")
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     base = {**defaults, "litellm_langfuse_public_key": PK, "litellm_langfuse_secret_key": SK,
-            "_litellm_secrets": {"master_key": MASTER, "salt_key": SALT, "postgres_password": PGPASS},
+            "_litellm_secrets": {"master_key": MASTER, "salt_key": SALT, "postgres_password": PGPASS,
+                                 "connection_key": CONNECTION_KEY},
             "role_path": str(ROLE), "out_dir": str(out), "ansible_python_interpreter": sys.executable}
     hosts = {name: {**base, **case} for name, case in CASES.items()}
     refusals = {name: {**base, **case} for name, (case, _) in REFUSALS.items()}
@@ -252,3 +254,43 @@ def test_haproxy_reload_never_marks_the_container_stopped_by_hand():
     argv = next(h for h in handlers if h.get("listen") == "litellm haproxy reload")["ansible.builtin.command"]["argv"]
     assert argv[:3] == ["docker", "exec", "{{ _litellm_haproxy_service }}"] and "kill" not in argv[:2]
     assert argv[3:5] == ["sh", "-c"] and argv[5].endswith(" 1")  # PID 1 is HAProxy's master
+
+
+def test_langfuse_reaches_the_proxy_on_its_own_network_with_its_own_key(rendered):
+    """The frontend for Langfuse's LLM connection: on the Langfuse network only, one key, no secret in the file."""
+    out, _ = rendered
+    compose, _, _, _, _ = files(rendered, "db_mode")
+    haproxy = compose["services"]["litellm-haproxy"]
+    assert set(haproxy["networks"]) == {"default", "langfuse"}
+    assert haproxy["env_file"] == ["haproxy.env"]
+    assert haproxy["ports"] == ["127.0.0.1:4000:4000", "127.0.0.1:8404:8404"]  # 4001 is not published
+    cfg = haproxy_cfg(rendered, "db_mode")
+    front = cfg["frontend langfuse_connection"]
+    assert front[0] == "bind :4001"
+    # Nothing passes without exactly the dedicated key (and never when it is unset or short)...
+    assert ('http-request deny deny_status 401 unless { env(LLMOPS_CONNECTION_KEY),length ge 32 } '
+            '{ req.hdr(authorization) -m str "Bearer ${LLMOPS_CONNECTION_KEY-unset}" }') in front
+    # ...and what passes goes on with the master key, to the same slots.
+    assert 'http-request set-header Authorization "Bearer ${LLMOPS_MASTER_KEY-unset}"' in front
+    assert "default_backend litellm" in front
+    text = (out / "db_mode" / "haproxy.cfg").read_text()
+    assert MASTER not in text and CONNECTION_KEY not in text
+    env = dict(line.split("=", 1) for line in (out / "db_mode" / "haproxy.env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    assert env == {"LLMOPS_CONNECTION_KEY": CONNECTION_KEY, "LLMOPS_MASTER_KEY": MASTER}
+
+
+def test_no_connection_frontend_without_the_langfuse_network(rendered):
+    compose, _, _, _, _ = files(rendered, "central")
+    haproxy = compose["services"]["litellm-haproxy"]
+    assert "env_file" not in haproxy and set(haproxy["networks"]) == {"default"}
+    assert "frontend langfuse_connection" not in haproxy_cfg(rendered, "central")
+
+
+def test_haproxy_env_expansion_is_the_contracts():
+    """The frontend relies on HAProxy expanding "${NAME-default}" and an env() fetch (tests/contracts/haproxy.yml)."""
+    contract = yaml.safe_load((ROOT / "tests" / "contracts" / "haproxy.yml").read_text())
+    expansion = contract["env"]["expansion"]
+    assert expansion["quoted_only"] is True
+    assert expansion["default_syntax"] == "${NAME-default}"
+    assert expansion["sample_fetch"] == "env(NAME)"
