@@ -13,7 +13,8 @@ the real backing services of the compose stack:
   POST /api/public/otel/v1/traces (OTLP/HTTP protobuf or JSON, optionally gzip),
   GET /api/public/v2/observations, GET /api/public/v2/metrics (the observations view with the
   dimensions, measures, aggregations, filters and day/hour buckets in METRICS_*; any other query
-  upstream accepts is a 400 saying it is not implemented by the double), the v4 answers to legacy
+  upstream accepts is a 400 saying it is not implemented by the double), the content API (LLM
+  connections, prompts, datasets and dataset items: ContentApi), the v4 answers to legacy
   endpoints, a NextAuth-style credentials sign-in, and the worker's /api/health on port 3030.
 
 Two images, one program: LANGFUSE_DOUBLE_PART (baked into each image) says which part it plays.
@@ -30,8 +31,10 @@ import base64
 import gzip
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -44,7 +47,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlencode, urlsplit
 
 VERSION = os.environ.get("LANGFUSE_DOUBLE_VERSION", "4.0.0")
 QUEUE = "otel-ingestion-queue"  # upstream's queue name (contract langfuse-web: otlp_traces)
@@ -168,6 +171,8 @@ def load_config(env: dict[str, str], part: str, contract: dict) -> dict:
     if sk and not sk.startswith("sk-lf-"):
         errors.append("LANGFUSE_INIT_PROJECT_SECRET_KEY must start with sk-lf-")
     cfg["signup_disabled"] = _truthy(env.get("AUTH_DISABLE_SIGNUP"), False)
+    # LLM connection base URLs (contract langfuse-web: content_api.base_url_validation).
+    cfg["llm_connection_whitelist"] = parse_whitelist(env)
     cfg["port"] = ports[port_env]
     if errors:
         raise ConfigError("; ".join(dict.fromkeys(errors)))
@@ -897,6 +902,916 @@ def run_metrics_query(observations: list[dict], raw) -> tuple[int, dict]:
 
 
 # --------------------------------------------------------------------------------------------
+# Content API: LLM connections, prompts, datasets (contract langfuse-web: content_api)
+# --------------------------------------------------------------------------------------------
+
+LLM_ADAPTERS = ("anthropic", "openai", "azure", "bedrock", "google-vertex-ai", "google-ai-studio")
+BEDROCK_DEFAULT_CREDENTIALS = "__BEDROCK_DEFAULT_CREDENTIALS__"
+VERTEXAI_DEFAULT_CREDENTIALS = "__VERTEXAI_DEFAULT_CREDENTIALS__"
+LATEST_LABEL, PRODUCTION_LABEL = "latest", "production"
+PROMPT_LABEL = re.compile(r"[a-z0-9_\-.]+")
+PLACEHOLDER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
+HTML_TAG = re.compile(r"<[^>]*>")
+# Upstream's SSRF deny-list for LLM base URLs (contract: content_api.base_url_validation.ip_check).
+BLOCKED_NETWORKS = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/29", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8", "100::/64",
+    "64:ff9b::/96", "64:ff9b:1::/48", "::/96", "2001::/32", "2001:db8::/32", "2002::/16")]
+BLOCKED_HOSTNAMES = ("localhost", "internal", "intranet", "metadata.google.internal",
+                     "169.254.169.254", "fd00:ec2::254", "[fd00:ec2::254]", "host.docker.internal",
+                     "gateway.docker.internal")
+BLOCKED_HOST_SUFFIXES = ("localhost", "internal", "intranet")
+WHITELIST_ENV = {"hosts": "LANGFUSE_LLM_CONNECTION_WHITELISTED_HOST",
+                 "ips": "LANGFUSE_LLM_CONNECTION_WHITELISTED_IPS",
+                 "ip_ranges": "LANGFUSE_LLM_CONNECTION_WHITELISTED_IP_SEGMENTS"}
+
+
+def parse_whitelist(env: dict[str, str]) -> dict[str, list[str]]:
+    """Upstream's parsing: comma-separated, each entry lower-cased and trimmed; unset -> []."""
+    return {key: [s.lower().strip() for s in env[name].split(",")] if env.get(name) else []
+            for key, name in WHITELIST_ENV.items()}
+
+
+class ApiError(Exception):
+    """An answer other than success: (status, JSON body)."""
+
+    def __init__(self, status: int, body: dict):
+        super().__init__(body.get("message"))
+        self.status, self.body = status, body
+
+
+def _langfuse_error(status: int, kind: str, message: str) -> ApiError:
+    return ApiError(status, {"message": message, "error": kind})
+
+
+def _not_found(message: str) -> ApiError:
+    return _langfuse_error(404, "LangfuseNotFoundError", message)
+
+
+def _invalid(message: str) -> ApiError:
+    return _langfuse_error(400, "InvalidRequestError", message)
+
+
+def _zod(issues: list[dict]) -> ApiError:
+    return ApiError(400, {"message": "Invalid request data", "error": issues})
+
+
+def _issue(path: list, message: str, code: str = "custom") -> dict:
+    return {"code": code, "path": path, "message": message}
+
+
+def _now() -> str:
+    dt = datetime.now(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _cuid() -> str:
+    return "c" + uuid.uuid4().hex[:24]
+
+
+def _is_json_value(value, root: bool = False) -> bool:
+    """Upstream's jsonSchema (root: not null) / jsonSchemaNullable (nested)."""
+    if value is None:
+        return not root
+    if isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, list):
+        return all(_is_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_json_value(v) for v in value.values())
+    return False
+
+
+def _string(body: dict, key: str, issues: list, *, required=False, nullable=False,
+            min_len=0, max_len=None) -> None:
+    """One string field as zod checks it (absent: .optional; None: .nullable)."""
+    if key not in body:
+        if required:
+            issues.append(_issue([key], "Invalid input: expected string, received undefined",
+                                 "invalid_type"))
+        return
+    value = body[key]
+    if value is None:
+        if not nullable:
+            issues.append(_issue([key], "Invalid input: expected string, received null",
+                                 "invalid_type"))
+        return
+    if not isinstance(value, str):
+        issues.append(_issue([key], "Invalid input: expected string", "invalid_type"))
+    elif len(value) < min_len:
+        issues.append(_issue([key], f"Too small: expected string to have >={min_len} characters",
+                             "too_small"))
+    elif max_len is not None and len(value) > max_len:
+        issues.append(_issue([key], f"Too big: expected string to have <={max_len} characters",
+                             "too_big"))
+
+
+def _folder_name_problems(name: str) -> list[str]:
+    """Upstream's name rules for prompts and datasets (non-empty, no HTML, slash usage)."""
+    problems = []
+    if not name:
+        problems.append("Text cannot be empty")
+    if HTML_TAG.search(name):
+        problems.append("Text cannot contain HTML tags")
+    if name and name.startswith("/"):
+        problems.append("Name cannot start with a slash")
+    if "//" in name:
+        problems.append("Name cannot contain consecutive slashes")
+    if name and name.endswith("/"):
+        problems.append("Name cannot end with a slash")
+    if name and not name.strip():
+        problems.append("Name cannot be empty")
+    return problems
+
+
+def display_secret_key(secret: str) -> str:
+    if secret == BEDROCK_DEFAULT_CREDENTIALS:
+        return "Default AWS credentials"
+    if secret == VERTEXAI_DEFAULT_CREDENTIALS:
+        return "Default GCP credentials (ADC)"
+    return "..." + (secret[-6:-2] if secret.endswith('"}') else secret[-4:])
+
+
+# -- base URLs ---------------------------------------------------------------------------------
+
+def _whatwg_ipv4(host: str) -> str | None:
+    """The WHATWG URL parser's IPv4 reading of a host whose last label is a number (decimal,
+    0x hex or 0-prefixed octal): dotted form, or ValueError when such a host is no address."""
+    labels = host.split(".")
+    if labels and labels[-1] == "" and len(labels) > 1:
+        labels = labels[:-1]
+
+    def number(label: str) -> int | None:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]*", label):
+            return int(label[2:] or "0", 16)
+        if re.fullmatch(r"0[0-7]+", label):
+            return int(label, 8)
+        if re.fullmatch(r"[0-9]+", label):
+            return int(label)
+        return None
+
+    if not labels or number(labels[-1]) is None:
+        return None
+    parts = [number(label) for label in labels]
+    if len(parts) > 4 or any(p is None for p in parts):
+        raise ValueError("invalid IPv4 host")
+    if any(p > 255 for p in parts[:-1]) or parts[-1] >= 256 ** (5 - len(parts)):
+        raise ValueError("invalid IPv4 host")
+    value = parts[-1]
+    for i, p in enumerate(parts[:-1]):
+        value += p * 256 ** (3 - i)
+    return str(ipaddress.IPv4Address(value))
+
+
+def parse_url(text: str) -> dict | None:
+    """A small stand-in for `new URL(text)`: scheme, credentials and hostname as the WHATWG
+    parser gives them (lower-cased, IPv4 dotted, IPv6 in brackets); None when it would throw."""
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", text):
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # noqa: F841 - raises on a bad port, like the URL parser
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme in ("http", "https", "ws", "wss", "ftp"):
+        if not host:
+            return None
+        if "[" in parts.netloc:  # an IPv6 literal, shown in brackets
+            try:
+                host = "[" + ipaddress.IPv6Address(host).compressed + "]"
+            except ValueError:
+                return None
+        else:
+            if re.search(r"[\x00-\x20#%/:<>?@\[\\\]^|]", host):
+                return None
+            try:
+                host = _whatwg_ipv4(host) or host
+            except ValueError:
+                return None
+    return {"scheme": scheme, "username": parts.username or "", "password": parts.password or "",
+            "hostname": host}
+
+
+def _normalise_ip(text: str) -> str:
+    return text.lower().strip().removeprefix("[").removesuffix("]")
+
+
+def is_ip_blocked(ip: str, whitelisted_ips: list[str], whitelisted_ranges: list[str]) -> bool:
+    try:
+        cleaned = _normalise_ip(ip)
+        if cleaned in whitelisted_ips:
+            return False
+        addr = ipaddress.ip_address(cleaned.split("%", 1)[0])
+        for cidr in whitelisted_ranges:
+            network = ipaddress.ip_network(cidr, strict=False)
+            if network.version == addr.version and addr in network:
+                return False
+        return any(n.version == addr.version and addr in n for n in BLOCKED_NETWORKS)
+    except ValueError:
+        return True  # upstream blocks what it cannot parse
+
+
+def is_hostname_blocked(host: str) -> bool:
+    return host in BLOCKED_HOSTNAMES or any(host.endswith("." + s) for s in BLOCKED_HOST_SUFFIXES)
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(_normalise_ip(host))
+        return True
+    except ValueError:
+        return False
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address the system resolver gives (IPv4 and IPv6)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+def validate_base_url(text: str, whitelist: dict, resolver=resolve_host) -> str | None:
+    """Upstream's LLM base URL check: None when accepted, else the reason it gives."""
+    text = text.strip()
+    if re.search(r"%(?![0-9A-Fa-f]{2})", text):
+        return "Invalid URL encoding"
+    try:
+        unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return "Invalid URL encoding"
+    url = parse_url(text)
+    if url is None:
+        return "Invalid URL syntax"
+    if url["username"] or url["password"]:
+        return "URL credentials are not allowed. Use authentication headers instead."
+    if url["scheme"] not in ("http", "https"):
+        return "Only HTTP and HTTPS protocols are allowed"
+    host = url["hostname"]
+    if host in whitelist.get("hosts", []):
+        return None
+    if is_hostname_blocked(host):
+        return "Blocked hostname detected"
+    ips, ranges = whitelist.get("ips", []), whitelist.get("ip_ranges", [])
+    if _is_ip_address(host):
+        return "Blocked IP address detected" if is_ip_blocked(host, ips, ranges) else None
+    addresses = resolver(host)
+    if not addresses:
+        return f"DNS lookup failed for {host}"
+    if any(is_ip_blocked(a, ips, ranges) for a in addresses):
+        return "Blocked IP address detected"
+    return None
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+class MemoryContentStore:
+    """Documents by (kind, project, key), in a dict (unit tests)."""
+
+    def __init__(self):
+        self.docs: dict[tuple[str, str, str], dict] = {}
+
+    def get(self, kind: str, project: str, key: str) -> dict | None:
+        doc = self.docs.get((kind, project, key))
+        return json.loads(json.dumps(doc)) if doc is not None else None
+
+    def all(self, kind: str, project: str) -> list[dict]:
+        return [json.loads(json.dumps(d)) for (k, p, _), d in self.docs.items()
+                if k == kind and p == project]
+
+    def put(self, kind: str, project: str, key: str, doc: dict) -> None:
+        self.docs[(kind, project, key)] = json.loads(json.dumps(doc))
+
+    def delete(self, kind: str, project: str, key: str) -> None:
+        self.docs.pop((kind, project, key), None)
+
+
+class PgContentStore:
+    """The same documents in Postgres (table content_docs of SCHEMA), one JSON document a row."""
+
+    def __init__(self, sql):
+        self.sql = sql
+
+    @staticmethod
+    def _doc(value):
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+    def get(self, kind: str, project: str, key: str) -> dict | None:
+        rows = self.sql("SELECT doc FROM content_docs WHERE kind = %s AND project_id = %s "
+                        "AND key = %s", (kind, project, key))
+        return self._doc(rows[0][0]) if rows else None
+
+    def all(self, kind: str, project: str) -> list[dict]:
+        rows = self.sql("SELECT doc FROM content_docs WHERE kind = %s AND project_id = %s",
+                        (kind, project))
+        return [self._doc(r[0]) for r in rows]
+
+    def put(self, kind: str, project: str, key: str, doc: dict) -> None:
+        self.sql("INSERT INTO content_docs (kind, project_id, key, doc) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (kind, project_id, key) DO UPDATE SET doc = excluded.doc",
+                 (kind, project, key, json.dumps(doc)))
+
+    def delete(self, kind: str, project: str, key: str) -> None:
+        self.sql("DELETE FROM content_docs WHERE kind = %s AND project_id = %s AND key = %s",
+                 (kind, project, key))
+
+
+def _page(query: dict, issues: list, *, default_limit: int, page_min: int) -> tuple[int, int]:
+    """page and limit as upstream's coerced numbers; an empty value counts as unset."""
+    values = {}
+    for name, default, lo, hi in (("page", 1, page_min, None), ("limit", default_limit, 1, 100)):
+        raw = query.get(name, "")
+        if raw == "":
+            values[name] = default
+            continue
+        try:
+            number = float(raw.strip()) if raw.strip() else 0.0
+            if math.isnan(number) or math.isinf(number):
+                raise ValueError(raw)
+        except ValueError:
+            issues.append(_issue([name], "Invalid input: expected number, received NaN",
+                                 "invalid_type"))
+            continue
+        if name == "limit" and not number.is_integer():
+            issues.append(_issue([name], "Invalid input: expected int, received number",
+                                 "invalid_type"))
+        elif number < lo or (hi is not None and number > hi):
+            issues.append(_issue([name], f"Number must be between {lo} and {hi or 'infinity'}",
+                                 "too_small" if number < lo else "too_big"))
+        values[name] = int(number) if number.is_integer() else number
+    return values.get("page", 1), values.get("limit", default_limit)
+
+
+def _paginate(rows: list, page, limit: int) -> tuple[list, dict]:
+    start = int((page - 1) * limit)
+    data = rows[start:start + limit] if start >= 0 else []
+    total = len(rows)
+    return data, {"page": page, "limit": limit, "totalItems": total,
+                  "totalPages": -(-total // limit)}
+
+
+_ITEM_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def _item_clean(value):
+    if isinstance(value, str):
+        return _ITEM_CONTROL_CHARS.sub("", value)
+    if isinstance(value, list):
+        return [_item_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _item_clean(v) for k, v in value.items()}
+    return value
+
+
+def _item_json(value):
+    """A dataset item field as upstream stores it: a string that is JSON becomes that JSON, control
+    characters (but tab, LF, CR) are dropped (contract: content_api.dataset_items.values)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    return _item_clean(value)
+
+
+class ContentApi:
+    """The content routes of the public API, over a store (MemoryContentStore / PgContentStore).
+
+    `call` takes the authenticated project and answers (status, body); routing, methods and the
+    order of checks follow the contract (langfuse-web: content_api)."""
+
+    ROUTES = [
+        (re.compile(r"/api/public/llm-connections"), {"GET": "list_llm", "PUT": "put_llm"}),
+        (re.compile(r"/api/public/llm-connections/(?P<id>[^/]+)"), {"DELETE": "delete_llm"}),
+        (re.compile(r"/api/public/v2/prompts"), {"GET": "list_prompts", "POST": "create_prompt"}),
+        (re.compile(r"/api/public/v2/prompts/(?P<name>[^/]+)"),
+         {"GET": "get_prompt", "DELETE": None}),
+        (re.compile(r"/api/public/v2/prompts/(?P<name>[^/]+)/versions/(?P<version>[^/]+)"),
+         {"PATCH": "patch_prompt"}),
+        (re.compile(r"/api/public/v2/datasets"), {"GET": "list_datasets", "POST": "upsert_dataset"}),
+        (re.compile(r"/api/public/v2/datasets/(?P<name>[^/]+)"), {"GET": "get_dataset"}),
+        (re.compile(r"/api/public/dataset-items"), {"GET": "list_items", "POST": "upsert_item"}),
+        (re.compile(r"/api/public/dataset-items/(?P<id>[^/]+)"),
+         {"GET": "get_item", "DELETE": None}),
+    ]
+
+    def __init__(self, store, whitelist: dict | None = None, resolver=resolve_host):
+        self.store = store
+        self.whitelist = whitelist or {"hosts": [], "ips": [], "ip_ranges": []}
+        self.resolver = resolver
+        self._lock = threading.Lock()
+        self._last_seq = 0
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def match(self, method: str, path: str):
+        """None: not a content route; (None, None): the route lacks the method (405);
+        (handler name or None when the double leaves it out, params) otherwise."""
+        for pattern, methods in self.ROUTES:
+            m = pattern.fullmatch(path)
+            if m:
+                if method not in methods:
+                    return None, None
+                return methods[method] or "", {k: unquote(v) for k, v in m.groupdict().items()}
+        return None
+
+    def call(self, method: str, path: str, query: dict, body: bytes, project: str):
+        found = self.match(method, path)
+        if found is None:
+            return 404, {"message": "Not found", "error": "NotFoundError"}
+        name, params = found
+        if name is None:
+            return 405, {"message": "Method not allowed", "error": "MethodNotAllowedError"}
+        if name == "":
+            return 501, {"message": f"{method} {path} is not implemented by the Langfuse test "
+                                   "double", "error": "NotImplementedByLangfuseDouble"}
+        payload = None
+        if method in ("POST", "PUT", "PATCH"):
+            try:
+                payload = json.loads(body or b"null")
+            except ValueError:
+                return 400, {"message": "Invalid JSON", "error": "InvalidRequestError"}
+        try:
+            with self._lock:
+                return getattr(self, name)(project, params, query, payload)
+        except ApiError as exc:
+            return exc.status, exc.body
+
+    def _seq(self) -> int:
+        self._last_seq = max(time.time_ns(), self._last_seq + 1)
+        return self._last_seq
+
+    # -- LLM connections -----------------------------------------------------------------------
+    def list_llm(self, project, _params, query, _body):
+        issues = []
+        unknown = sorted(set(query) - {"page", "limit"})
+        if unknown:
+            issues.append({"code": "unrecognized_keys", "keys": unknown, "path": [],
+                           "message": "Unrecognized key(s) in object"})
+        page, limit = _page(query, issues, default_limit=50, page_min=0)
+        if issues:
+            raise _zod(issues)
+        if page < 1:
+            return 500, {"message": "Internal Server Error", "error": "An unknown error occurred"}
+        rows = sorted(self.store.all("llm_connection", project), key=lambda d: d["_seq"],
+                      reverse=True)
+        data, meta = _paginate([self._llm_out(d) for d in rows], page, limit)
+        return 200, {"data": data, "meta": meta}
+
+    @staticmethod
+    def _llm_out(doc: dict) -> dict:
+        """Exactly the fields upstream selects: never the secret or the header values."""
+        order = ["id", "provider", "adapter", "displaySecretKey", "baseURL", "customModels",
+                 "withDefaultModels", "extraHeaderKeys", "config", "createdAt", "updatedAt"]
+        return {k: doc[k] for k in order}
+
+    @staticmethod
+    def _llm_body_issues(body) -> list[dict]:
+        if not isinstance(body, dict):
+            return [_issue([], "Invalid input: expected object", "invalid_type")]
+        issues = []
+        _string(body, "provider", issues, required=True, min_len=1)
+        if body.get("adapter") not in LLM_ADAPTERS:
+            issues.append(_issue(["adapter"], "Invalid option: expected one of "
+                                 + "|".join(f'"{a}"' for a in LLM_ADAPTERS), "invalid_value"))
+        _string(body, "secretKey", issues, required=True, min_len=1)
+        if body.get("baseURL") is not None:
+            base = body["baseURL"]
+            if not isinstance(base, str) or parse_url(base.strip()) is None:
+                issues.append(_issue(["baseURL"], "Invalid URL", "invalid_format"))
+        if "customModels" in body:
+            models = body["customModels"]
+            if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+                issues.append(_issue(["customModels"], "expected a list of non-empty strings"))
+        if "withDefaultModels" in body and not isinstance(body["withDefaultModels"], bool):
+            issues.append(_issue(["withDefaultModels"], "Invalid input: expected boolean",
+                                 "invalid_type"))
+        if "extraHeaders" in body:
+            headers = body["extraHeaders"]
+            if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+                issues.append(_issue(["extraHeaders"], "expected a map of strings"))
+        if "config" in body:
+            config = body["config"]
+            if not isinstance(config, dict) or not all(isinstance(v, (str, bool))
+                                                       for v in config.values()):
+                issues.append(_issue(["config"], "expected a map of strings or booleans"))
+        if issues:
+            return issues
+        # Adapter-specific rules (they run once the base schema has passed).
+        adapter, config, secret = body["adapter"], body.get("config"), body["secretKey"]
+        if adapter == "bedrock":
+            if config is None:
+                return [_issue(["config"], "Config is required for Bedrock adapter. "
+                                           "Expected: { region: string }")]
+            if not isinstance(config.get("region"), str):
+                issues.append(_issue(["config"], "Invalid Bedrock config: region must be a "
+                                                 "string. Expected: { region: string }"))
+            if secret != BEDROCK_DEFAULT_CREDENTIALS:
+                try:
+                    cred = json.loads(secret)
+                except ValueError:
+                    cred = None
+                ok = isinstance(cred, dict) and (
+                    (set(cred) == {"accessKeyId", "secretAccessKey"}
+                     and all(isinstance(v, str) and v for v in cred.values()))
+                    or (set(cred) == {"apiKey"} and isinstance(cred["apiKey"], str)
+                        and cred["apiKey"]))
+                if not ok:
+                    issues.append(_issue(["secretKey"], "Invalid Bedrock credentials. Expected a "
+                                         "JSON object with either {accessKeyId, secretAccessKey} "
+                                         "or {apiKey}."))
+        elif adapter == "openai":
+            if config is not None and (set(config) - {"useResponsesApi"} or not isinstance(
+                    config.get("useResponsesApi", False), bool)):
+                issues.append(_issue(["config"], "Invalid OpenAI config. "
+                                                 "Expected: { useResponsesApi: boolean }"))
+        elif adapter == "google-vertex-ai":
+            if config is not None and (set(config) - {"location"} or not isinstance(
+                    config.get("location", ""), str)):
+                issues.append(_issue(["config"], "Invalid VertexAI config. "
+                                                 "Expected: { location: string }"))
+        elif config:
+            issues.append(_issue(["config"], f"Config is not supported for {adapter} adapter. "
+                                             "Remove the config field."))
+        return issues
+
+    def put_llm(self, project, _params, _query, body):
+        issues = self._llm_body_issues(body)
+        if issues:
+            raise _zod(issues)
+        provider = body["provider"]
+        base = body["baseURL"].strip() if isinstance(body.get("baseURL"), str) else None
+        existing = self.store.get("llm_connection", project, provider)
+        if base and base != (existing or {}).get("baseURL"):
+            reason = validate_base_url(base, self.whitelist, self.resolver)
+            if reason:
+                raise _invalid(f"Invalid baseURL: {reason}")
+        secret = body["secretKey"]
+        if secret == BEDROCK_DEFAULT_CREDENTIALS and body["adapter"] != "bedrock":
+            raise _invalid("Default AWS credentials are only allowed for Bedrock in self-hosted "
+                           "deployments.")
+        now = _now()
+        doc = existing or {"id": _cuid(), "provider": provider, "createdAt": now,
+                           "_seq": self._seq(), "config": None}
+        headers = body.get("extraHeaders")
+        doc.update({
+            "adapter": body["adapter"],
+            "displaySecretKey": display_secret_key(secret),
+            "baseURL": base or None,
+            "customModels": body.get("customModels") or [],
+            "withDefaultModels": body.get("withDefaultModels", True),
+            "extraHeaderKeys": list(headers) if headers else [],
+            "updatedAt": now,
+            # Never the secret itself: only its digest (and the headers' digest), as a record.
+            "_secretKeySha256": hashlib.sha256(secret.encode()).hexdigest(),
+            "_extraHeadersSha256": hashlib.sha256(json.dumps(headers, sort_keys=True).encode())
+            .hexdigest() if headers else None,
+        })
+        if "config" in body:
+            doc["config"] = body["config"]
+        self.store.put("llm_connection", project, provider, doc)
+        return (200 if existing else 201), self._llm_out(doc)
+
+    def delete_llm(self, project, params, _query, _body):
+        for doc in self.store.all("llm_connection", project):
+            if doc["id"] == params["id"]:
+                self.store.delete("llm_connection", project, doc["provider"])
+                return 200, {"message": "LLM connection successfully deleted"}
+        raise _not_found("LLM connection not found")
+
+    # -- prompts -------------------------------------------------------------------------------
+    def _versions(self, project: str, name: str) -> list[dict]:
+        return sorted((d for d in self.store.all("prompt", project) if d["name"] == name),
+                      key=lambda d: d["version"])
+
+    def _save_prompt(self, project: str, doc: dict) -> None:
+        self.store.put("prompt", project, f"{doc['name']}\n{doc['version']}", doc)
+
+    @staticmethod
+    def _prompt_out(doc: dict) -> dict:
+        order = ["id", "createdAt", "updatedAt", "projectId", "createdBy", "prompt", "name",
+                 "version", "type", "isActive", "config", "tags", "labels", "commitMessage"]
+        return {k: doc.get(k) for k in order}
+
+    @staticmethod
+    def _prompt_body(body) -> tuple[dict | None, list[dict]]:
+        """CreatePromptSchema: a text prompt or a chat prompt; the cleaned body or issues."""
+        if not isinstance(body, dict):
+            return None, [_issue([], "Invalid input: expected object", "invalid_type")]
+        common: list[dict] = []
+        name = body.get("name")
+        if not isinstance(name, str):
+            common.append(_issue(["name"], "Invalid input: expected string", "invalid_type"))
+        else:
+            problems = _folder_name_problems(name)
+            if "|" in name:
+                problems.append("Prompt name cannot contain '|' character")
+            if not problems and name.strip() == "new":
+                problems.append("Prompt name cannot be 'new'")
+            common += [_issue(["name"], p) for p in problems]
+        labels = body.get("labels", [])
+        if not isinstance(labels, list):
+            common.append(_issue(["labels"], "Invalid input: expected array", "invalid_type"))
+        else:
+            for i, label in enumerate(labels):
+                if not (isinstance(label, str) and 1 <= len(label) <= 36
+                        and PROMPT_LABEL.fullmatch(label)):
+                    common.append(_issue(["labels", i], "Label must be lowercase alphanumeric "
+                                         "with optional underscores, hyphens, or periods"))
+        if "config" in body and not _is_json_value(body["config"]):
+            common.append(_issue(["config"], "Invalid input", "invalid_union"))
+        tags = body.get("tags")
+        if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            common.append(_issue(["tags"], "Invalid input: expected array of strings"))
+        _string(body, "commitMessage", common, nullable=True, max_len=500)
+
+        kind = body.get("type", "text")
+        text_issues, chat_issues = [], []
+        if kind != "text":
+            text_issues.append(_issue(["type"], 'Invalid input: expected "text"', "invalid_value"))
+        if not isinstance(body.get("prompt"), str):
+            text_issues.append(_issue(["prompt"], "Invalid input: expected string", "invalid_type"))
+        messages = []
+        if kind != "chat":
+            chat_issues.append(_issue(["type"], 'Invalid input: expected "chat"', "invalid_value"))
+        if not isinstance(body.get("prompt"), list):
+            chat_issues.append(_issue(["prompt"], "Invalid input: expected array", "invalid_type"))
+        else:
+            for i, msg in enumerate(body["prompt"]):
+                if isinstance(msg, dict) and isinstance(msg.get("role"), str) \
+                        and isinstance(msg.get("content"), str):
+                    messages.append({"role": msg["role"], "content": msg["content"]})
+                elif isinstance(msg, dict) and msg.get("type") == "placeholder" \
+                        and isinstance(msg.get("name"), str) \
+                        and PLACEHOLDER_NAME.fullmatch(msg["name"]):
+                    messages.append({"type": "placeholder", "name": msg["name"]})
+                else:
+                    chat_issues.append(_issue(["prompt", i], "Invalid input", "invalid_union"))
+        if text_issues and chat_issues:
+            return None, [{"code": "invalid_union", "path": [], "message": "Invalid input",
+                           "errors": [common + text_issues, common + chat_issues]}]
+        if common:
+            return None, common
+        config = body.get("config")
+        return {"name": name.strip(), "type": "text" if not text_issues else "chat",
+                "prompt": body["prompt"] if not text_issues else messages,
+                "labels": labels, "config": {} if config is None else config,
+                "tags": tags, "commitMessage": body.get("commitMessage")}, []
+
+    def create_prompt(self, project, _params, _query, body):
+        data, issues = self._prompt_body(body)
+        if issues:
+            raise _zod(issues)
+        versions = self._versions(project, data["name"])
+        latest = versions[-1] if versions else None
+        if latest and latest["type"] != data["type"]:
+            raise _invalid("Previous versions have different prompt type. Create a new prompt "
+                           "with a different name.")
+        labels = list(dict.fromkeys(data["labels"] + [LATEST_LABEL]))
+        tags = list(dict.fromkeys(data["tags"] if data["tags"] is not None
+                                  else (latest or {}).get("tags", [])))
+        now = _now()
+        for old in versions:  # a label lives on one version; tags are the prompt's
+            changed = False
+            if any(label in old["labels"] for label in labels):
+                old["labels"] = [label for label in old["labels"] if label not in labels]
+                changed = True
+            if data["tags"] is not None and old["tags"] != tags:
+                old["tags"] = tags
+                changed = True
+            if changed:
+                old["updatedAt"] = now
+                self._save_prompt(project, old)
+        doc = {"id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now, "projectId": project,
+               "createdBy": "API", "prompt": data["prompt"], "name": data["name"],
+               "version": latest["version"] + 1 if latest else 1, "type": data["type"],
+               "isActive": None, "config": data["config"], "tags": tags, "labels": labels,
+               "commitMessage": data["commitMessage"]}
+        self._save_prompt(project, doc)
+        return 201, self._prompt_out(doc)
+
+    def list_prompts(self, project, _params, query, _body):
+        issues = []
+        page, limit = _page(query, issues, default_limit=10, page_min=1)
+        version = query.get("version")
+        if version is not None and not re.fullmatch(r"\s*-?\d+\s*", version):
+            issues.append(_issue(["version"], "Invalid input: expected int", "invalid_type"))
+        if issues:
+            raise _zod(issues)
+        rows = self.store.all("prompt", project)
+        if query.get("name"):
+            rows = [r for r in rows if r["name"] == query["name"]]
+        if version:
+            rows = [r for r in rows if r["version"] == int(version)]
+        if query.get("label"):
+            rows = [r for r in rows if query["label"] in r["labels"]]
+        if query.get("tag"):
+            rows = [r for r in rows if query["tag"] in r["tags"]]
+        by_name: dict[str, list[dict]] = {}
+        for row in rows:
+            by_name.setdefault(row["name"], []).append(row)
+        meta_rows = []
+        for name in sorted(by_name):
+            versions = sorted(by_name[name], key=lambda r: r["version"])
+            meta_rows.append({
+                "name": name, "tags": versions[-1]["tags"],
+                "lastUpdatedAt": max(r["updatedAt"] for r in versions),
+                "versions": [r["version"] for r in versions],
+                "labels": sorted({label for r in versions for label in r["labels"]}),
+                "type": versions[-1]["type"], "lastConfig": versions[-1]["config"]})
+        data, meta = _paginate(meta_rows, page, limit)
+        return 200, {"data": data, "meta": meta, "pagination": dict(meta)}
+
+    def get_prompt(self, project, params, query, _body):
+        name, label, raw_version = params["name"], query.get("label"), query.get("version")
+        if raw_version is not None and not re.fullmatch(r"\s*-?\d+\s*", raw_version):
+            raise _zod([_issue(["version"], "Invalid input: expected int", "invalid_type")])
+        if query.get("resolve") not in (None, "true", "false"):
+            raise _zod([_issue(["resolve"], 'Invalid option: expected one of "true"|"false"',
+                               "invalid_value")])
+        version = int(raw_version) if raw_version is not None else None
+        if version and label:
+            raise _invalid("Cannot specify both version and label")
+        versions = self._versions(project, name)
+        if version:
+            found = [v for v in versions if v["version"] == version]
+        else:
+            found = [v for v in versions if (label or PRODUCTION_LABEL) in v["labels"]]
+        if not found:
+            message = f"Prompt not found: '{name}'"
+            message += f" with version {version}" if version else \
+                f" with label '{label or PRODUCTION_LABEL}'"
+            raise _not_found(message)
+        doc = self._prompt_out(found[0])
+        doc["resolutionGraph"] = None  # the double does not resolve prompt dependency tags
+        doc["isActive"] = PRODUCTION_LABEL in doc["labels"]
+        return 200, doc
+
+    def patch_prompt(self, project, params, _query, body):
+        labels = body.get("newLabels") if isinstance(body, dict) else None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise _zod([_issue(["newLabels"], "Invalid input: expected array of strings",
+                               "invalid_type")])
+        if LATEST_LABEL in labels:
+            raise _zod([_issue(["newLabels"], "Label 'latest' is always assigned to the latest "
+                                              "prompt version")])
+        name, raw = params["name"], params["version"]
+        versions = self._versions(project, name)
+        target = next((v for v in versions if re.fullmatch(r"\d+", raw)
+                       and v["version"] == int(raw)), None)
+        if target is None:
+            raise _not_found(f"Prompt '{name}' version {raw} not found in project")
+        now = _now()
+        for other in versions:
+            if other is not target and any(label in other["labels"] for label in labels):
+                other["labels"] = [x for x in other["labels"] if x not in labels]
+                other["updatedAt"] = now
+                self._save_prompt(project, other)
+        target["labels"] = list(dict.fromkeys(labels + target["labels"]))
+        target["updatedAt"] = now
+        self._save_prompt(project, target)
+        return 200, self._prompt_out(target)
+
+    # -- datasets ------------------------------------------------------------------------------
+    @staticmethod
+    def _dataset_out(doc: dict) -> dict:
+        order = ["id", "projectId", "name", "description", "metadata", "inputSchema",
+                 "expectedOutputSchema", "createdAt", "updatedAt"]
+        return {k: doc.get(k) for k in order}
+
+    def upsert_dataset(self, project, _params, _query, body):
+        if not isinstance(body, dict):
+            raise _zod([_issue([], "Invalid input: expected object", "invalid_type")])
+        issues = []
+        _string(body, "name", issues, required=True)
+        _string(body, "description", issues, nullable=True)
+        if body.get("metadata") is not None and not _is_json_value(body["metadata"], root=True):
+            issues.append(_issue(["metadata"], "Invalid input", "invalid_union"))
+        for key in ("inputSchema", "expectedOutputSchema"):
+            if body.get(key) is not None and not isinstance(body[key], dict):
+                issues.append(_issue([key], "Must be a valid JSON Schema"))
+        if issues:
+            raise _zod(issues)
+        problems = _folder_name_problems(body["name"])
+        if problems:
+            raise _invalid("Dataset name not valid. " + json.dumps(
+                [{"code": "custom", "path": [], "message": p} for p in problems]))
+        existing = self.store.get("dataset", project, body["name"])
+        now = _now()
+        doc = existing or {"id": _cuid(), "projectId": project, "name": body["name"],
+                           "description": None, "metadata": None, "inputSchema": None,
+                           "expectedOutputSchema": None, "createdAt": now, "_seq": self._seq()}
+        for key in ("description", "metadata"):
+            if body.get(key) is not None:
+                doc[key] = body[key]
+        for key in ("inputSchema", "expectedOutputSchema"):
+            if key in body:
+                doc[key] = body[key]
+        doc["updatedAt"] = now
+        self.store.put("dataset", project, body["name"], doc)
+        return 200, self._dataset_out(doc)
+
+    def get_dataset(self, project, params, _query, _body):
+        doc = self.store.get("dataset", project, params["name"])
+        if doc is None:
+            raise _not_found("Dataset not found")
+        return 200, self._dataset_out(doc)
+
+    def list_datasets(self, project, _params, query, _body):
+        issues = []
+        page, limit = _page(query, issues, default_limit=50, page_min=1)
+        if issues:
+            raise _zod(issues)
+        rows = sorted(self.store.all("dataset", project), key=lambda d: (-d["_seq"], d["id"]))
+        data, meta = _paginate([self._dataset_out(d) for d in rows], page, limit)
+        return 200, {"data": data, "meta": meta}
+
+    # -- dataset items -------------------------------------------------------------------------
+    def _item_out(self, project: str, doc: dict) -> dict:
+        datasets = {d["id"]: d["name"] for d in self.store.all("dataset", project)}
+        order = ["id", "datasetId", "status", "input", "expectedOutput", "metadata",
+                 "sourceTraceId", "sourceObservationId", "createdAt", "updatedAt"]
+        out = {k: doc.get(k) for k in order}
+        out["status"] = out["status"] or "ACTIVE"
+        out["datasetName"] = datasets.get(doc["datasetId"])
+        out["mediaReferences"] = []
+        return out
+
+    def upsert_item(self, project, _params, _query, body):
+        if not isinstance(body, dict):
+            raise _zod([_issue([], "Invalid input: expected object", "invalid_type")])
+        issues = []
+        _string(body, "datasetName", issues, required=True)
+        _string(body, "id", issues, nullable=True, min_len=1, max_len=255)
+        _string(body, "sourceTraceId", issues, nullable=True)
+        _string(body, "sourceObservationId", issues, nullable=True)
+        if body.get("status") is not None and body["status"] not in ("ACTIVE", "ARCHIVED"):
+            issues.append(_issue(["status"], 'Invalid option: expected one of "ACTIVE"|"ARCHIVED"',
+                                 "invalid_value"))
+        if issues:
+            raise _zod(issues)
+        dataset = self.store.get("dataset", project, body["datasetName"])
+        if dataset is None:
+            raise _not_found(f"Dataset {body['datasetName']} not found for project {project}")
+        item_id = body.get("id") or str(uuid.uuid4())
+        existing = self.store.get("dataset_item", project, item_id) if body.get("id") else None
+        if existing and existing["datasetId"] != dataset["id"]:
+            raise _langfuse_error(409, "LangfuseConflictError", (
+                f"Dataset item id {item_id} already exists in another dataset (id "
+                f"{existing['datasetId']}) in this project; item ids are unique per project "
+                f"across datasets. Use a different id or target dataset {existing['datasetId']}."))
+        now = _now()
+        doc = existing or {"id": item_id, "datasetId": dataset["id"], "status": "ACTIVE",
+                           "input": None, "expectedOutput": None, "metadata": None,
+                           "sourceTraceId": None, "sourceObservationId": None,
+                           "createdAt": now, "_seq": self._seq()}
+        for key in ("input", "expectedOutput", "metadata"):
+            if body.get(key) == "":  # normalised to an explicit null: clears the field
+                doc[key] = None
+            elif body.get(key) is not None:  # absent or null keeps what is stored
+                doc[key] = _item_json(body[key])
+        for key in ("sourceTraceId", "sourceObservationId", "status"):
+            if body.get(key) is not None:
+                doc[key] = body[key]
+        doc["updatedAt"] = now
+        self.store.put("dataset_item", project, item_id, doc)
+        return 200, self._item_out(project, doc)
+
+    def get_item(self, project, params, _query, _body):
+        doc = self.store.get("dataset_item", project, params["id"])
+        if doc is None:
+            raise _not_found("Dataset item not found")
+        return 200, self._item_out(project, doc)
+
+    def list_items(self, project, _params, query, _body):
+        issues = []
+        page, limit = _page(query, issues, default_limit=50, page_min=1)
+        if query.get("version") and not query.get("datasetName"):
+            issues.append(_issue(["datasetName"], "datasetName is required when version "
+                                                  "parameter is provided"))
+        if issues:
+            raise _zod(issues)
+        rows = self.store.all("dataset_item", project)
+        if query.get("datasetName"):
+            dataset = self.store.get("dataset", project, query["datasetName"])
+            if dataset is None:
+                raise _not_found("Dataset not found")
+            rows = [r for r in rows if r["datasetId"] == dataset["id"]]
+        for key in ("sourceTraceId", "sourceObservationId"):
+            if query.get(key):
+                rows = [r for r in rows if r.get(key) == query[key]]
+        rows = [r for r in rows if (r.get("status") or "ACTIVE") == "ACTIVE"]
+        rows.sort(key=lambda r: r["id"])
+        rows.sort(key=lambda r: r["_seq"], reverse=True)
+        data, meta = _paginate([self._item_out(project, r) for r in rows], page, limit)
+        return 200, {"data": data, "meta": meta}
+
+
+# --------------------------------------------------------------------------------------------
 # Backing services
 # --------------------------------------------------------------------------------------------
 
@@ -913,6 +1828,8 @@ CREATE TABLE IF NOT EXISTS users (id text PRIMARY KEY, email text UNIQUE NOT NUL
 CREATE TABLE IF NOT EXISTS organization_memberships (org_id text NOT NULL
   REFERENCES organizations(id), user_id text NOT NULL REFERENCES users(id), role text NOT NULL,
   PRIMARY KEY (org_id, user_id));
+CREATE TABLE IF NOT EXISTS content_docs (kind text NOT NULL, project_id text NOT NULL,
+  key text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (kind, project_id, key));
 """
 
 
@@ -1192,15 +2109,12 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.error(401, "Unauthorized: malformed Basic auth header", "UnauthorizedError")
             return None
-        rows = self.app.backends.sql(
-            "SELECT k.hashed_secret_key, p.id, p.name, o.id, o.name FROM api_keys k "
-            "JOIN projects p ON p.id = k.project_id JOIN organizations o ON o.id = p.org_id "
-            "WHERE k.public_key = %s", (pk,))
-        if not rows or not hmac.compare_digest(rows[0][0], hash_secret(sk, self.app.cfg["salt"])):
+        row = self.app.api_key(pk)
+        if not row or not hmac.compare_digest(row[0], hash_secret(sk, self.app.cfg["salt"])):
             self.error(401, "Invalid credentials. Confirm that you've configured the correct host.",
                        "UnauthorizedError")
             return None
-        return rows[0][1:]
+        return row[1:]
 
     # -- routing -------------------------------------------------------------------------------
     def do_HEAD(self):
@@ -1211,6 +2125,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._route("POST")
+
+    def do_PUT(self):
+        self._route("PUT")
+
+    def do_PATCH(self):
+        self._route("PATCH")
+
+    def do_DELETE(self):
+        self._route("DELETE")
 
     def _route(self, method: str):
         parts = urlsplit(self.path)
@@ -1225,12 +2148,47 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class App:
-    def __init__(self, cfg: dict, backends: Backends):
+    def __init__(self, cfg: dict, backends: Backends, content: ContentApi | None = None,
+                 keys: dict[str, tuple] | None = None):
         self.cfg = cfg
         self.backends = backends
         self.shutting_down = False
         self.sessions: dict[str, str] = {}
         self.csrf: set[str] = set()
+        self._content = content
+        # public key -> (hashed secret, project id, project name, org id, org name); None: Postgres
+        self.keys = keys
+
+    @property
+    def content(self) -> ContentApi:
+        """The content routes, stored in Postgres unless another store was given."""
+        if self._content is None:
+            self._content = ContentApi(PgContentStore(self.backends.sql),
+                                       self.cfg.get("llm_connection_whitelist"))
+        return self._content
+
+    def api_key(self, public_key: str) -> tuple | None:
+        if self.keys is not None:
+            return self.keys.get(public_key)
+        rows = self.backends.sql(
+            "SELECT k.hashed_secret_key, p.id, p.name, o.id, o.name FROM api_keys k "
+            "JOIN projects p ON p.id = k.project_id JOIN organizations o ON o.id = p.org_id "
+            "WHERE k.public_key = %s", (public_key,))
+        return rows[0] if rows else None
+
+    def content_route(self, h: Handler, method: str, path: str, query: dict):
+        """LLM connections, prompts, datasets (contract langfuse-web: content_api): the method
+        is checked first (405), then the key (401), then the request."""
+        name, _ = self.content.match(method, path)
+        if name is None:
+            return h.error(405, "Method not allowed", "MethodNotAllowedError")
+        project = h.project_for_key()
+        if not project:
+            return None
+        body = h._body() if method in ("POST", "PUT", "PATCH") else b""
+        status, payload = self.content.call(method, path, {k: v[0] for k, v in query.items()},
+                                            body, project[0])
+        return h.send(status, payload)
 
     def worker(self, h: Handler, method: str, path: str):
         """The worker's own routes: health checks Postgres and Redis, ready also the shutdown."""
@@ -1276,6 +2234,8 @@ class App:
             # v4 (events_only write mode) no longer serves the v1 trace/observation reads.
             return h.error(404, "This endpoint is not available in the v4 write mode; use "
                                 "/api/public/v2/observations", "NotFoundError")
+        if self.content.match(method, path) is not None:
+            return self.content_route(h, method, path, query)
         if path.startswith("/api/auth/"):
             return self.auth(h, method, path)
         if path == "/" and method == "GET":

@@ -8,7 +8,9 @@ start-up logic is called directly (its backing services are covered in tests/int
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -186,3 +188,14 @@ def test_langfuse_worker_health_answers_like_upstream(langfuse, path):
             assert (status, body) == (route["status"], route["body"])
         else:
             assert status >= 500 and body == {"status": "error"}
+
+
+# --- Langfuse web: content API (LLM connection base URLs) --------------------------------------
+
+def test_langfuse_double_blocks_the_ranges_upstream_blocks(langfuse):
+    rules = contract("langfuse-web")["content_api"]["base_url_validation"]["value"]
+    listed = {ipaddress.ip_network(c) for c in re.findall(r"[0-9a-f:.]+/\d+", rules["ip_check"])}
+    assert listed == set(langfuse.BLOCKED_NETWORKS)
+    prefix = "LANGFUSE_LLM_CONNECTION_WHITELISTED"
+    assert prefix + "_HOST" in rules["whitelist_env"]
+    assert set(langfuse.WHITELIST_ENV.values()) == {prefix + s for s in ("_HOST", "_IPS", "_IP_SEGMENTS")}
