@@ -127,14 +127,12 @@ updated_fields:
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-from urllib.parse import urlencode  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # noqa: E402
-    HttpError,
-    redact,
-    request,
+from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import (  # noqa: E402
+    LangfuseApi,
+    LangfuseApiError,
 )
 
 PATH = "/api/public/llm-connections"
@@ -179,51 +177,17 @@ def differences(current, body, key, recorded_digest):
     return fields
 
 
-class Api:
-    def __init__(self, module):
-        p = module.params
-        self.module = module
-        self.base = p["url"].rstrip("/")
-        self.auth = (p["public_key"], p["secret_key"])
-        self.secrets = [p["secret_key"]]
-        self.timeout = p["request_timeout"]
-        self.validate_certs = p["validate_certs"]
-
-    def fail(self, msg, **extra):
-        self.module.fail_json(msg=redact(msg, self.secrets), provider=self.module.params["provider"], **extra)
-
-    def call(self, method, path, body=None):
-        url = self.base + path
-        try:
-            resp = request(url, method=method, json_body=body, basic_auth=self.auth,
-                           timeout=self.timeout, validate_certs=self.validate_certs)
-        except HttpError as exc:
-            self.fail(f"{exc}. Is Langfuse up and reachable at {self.base} from this host?")
-        if resp.status == 401:
-            self.fail(f"{method} {path}: Langfuse refused the project key pair (HTTP 401). Check the public and "
-                      f"secret key of this Langfuse project (on a box of role langfuse: /etc/langfuse/api-key.json).")
-        if resp.status >= 300:
-            try:
-                data = resp.json()
-                message = data.get("message") or data.get("error") or resp.text()[:500]
-            except (ValueError, AttributeError):
-                message = resp.text()[:500]
-            self.fail(f"{method} {path}: Langfuse answered HTTP {resp.status}: {message}", status=resp.status)
-        try:
-            return resp.json()
-        except ValueError as exc:
-            self.fail(str(exc))
-
-    def find(self, provider):
-        page = 1
-        while True:
-            data = self.call("GET", PATH + "?" + urlencode({"page": page, "limit": PAGE_LIMIT}))
-            for conn in data.get("data") or []:
-                if conn.get("provider") == provider:
-                    return conn
-            if page >= int((data.get("meta") or {}).get("totalPages") or 1):
-                return None
-            page += 1
+def find(api, provider):
+    """Langfuse's connection named provider, or None (every page of the list is read)."""
+    page = 1
+    while True:
+        data = api.call("GET", PATH, query={"page": page, "limit": PAGE_LIMIT})
+        for conn in data.get("data") or []:
+            if conn.get("provider") == provider:
+                return conn
+        if page >= int((data.get("meta") or {}).get("totalPages") or 1):
+            return None
+        page += 1
 
 
 def read_key(module):
@@ -292,13 +256,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not p["url"].startswith(("http://", "https://")):
-        module.fail_json(msg=f"url must start with http:// or https://, got {p['url']!r}", provider=p["provider"])
     key = read_key(module)
-    api = Api(module)
-    api.secrets.append(key)
-
-    current = api.find(p["provider"])
+    try:
+        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["request_timeout"],
+                          validate_certs=p["validate_certs"])
+        api.secrets.append(key)
+        current = find(api, p["provider"])
+    except LangfuseApiError as exc:
+        module.fail_json(msg=str(exc), provider=p["provider"], status=exc.status)
     body = desired_body(p, key)
     recorded = read_digest(p["state_file"])
     if current is None:
@@ -317,14 +282,18 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
     if fields:
-        saved = api.call("PUT", PATH, body)
+        try:
+            saved = api.call("PUT", PATH, json_body=body)
+        except LangfuseApiError as exc:
+            module.fail_json(msg=str(exc), provider=p["provider"], status=exc.status)
         result["id"] = saved.get("id")
     if state_stale:
         try:
             write_digest(p["state_file"], digest(key))
         except OSError as exc:
-            api.fail(f"The connection is saved in Langfuse, but its key digest could not be written to "
-                     f"{p['state_file']}: {exc.strerror}. Check that the directory exists and is writable.")
+            module.fail_json(msg=f"The connection is saved in Langfuse, but its key digest could not be written to "
+                                 f"{p['state_file']}: {exc.strerror}. Check that the directory exists and is "
+                                 f"writable.", provider=p["provider"])
     module.exit_json(**result)
 
 

@@ -120,7 +120,7 @@ def test_a_host_langfuse_does_not_allow_is_refused_with_langfuses_reason():
 
 def test_wrong_project_keys_are_named_without_printing_them(server):
     rc, res = run_module("langfuse_llm_connection", args(server, secret_key="sk-lf-wrong-secret"))  # noqa: S106
-    assert rc == 1 and "HTTP 401" in res["msg"] and "api-key.json" in res["msg"]
+    assert rc == 1 and "HTTP 401" in res["msg"] and "wrong public/secret key" in res["msg"]
     assert "sk-lf-wrong-secret" not in json.dumps(res) and KEY not in json.dumps(res)
 
 
@@ -135,7 +135,7 @@ def test_a_server_error_is_reported_with_its_message():
         srv.respond(PATH, 500, {"message": "database exploded", "error": "InternalServerError"})
         rc, res = run_module("langfuse_llm_connection", {
             "url": srv.url, "public_key": "pk-lf-x", "secret_key": "sk-lf-x", "base_url": BASE, "api_key": KEY})
-    assert rc == 1 and "HTTP 500: database exploded" in res["msg"]
+    assert rc == 1 and "HTTP 500" in res["msg"] and "database exploded" in res["msg"]
 
 
 def test_other_connections_are_left_alone(server):
