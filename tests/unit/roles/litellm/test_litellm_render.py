@@ -265,6 +265,11 @@ def test_langfuse_reaches_the_proxy_on_its_own_network_with_its_own_key(rendered
     assert haproxy["env_file"] == ["haproxy.env"]
     assert haproxy["ports"] == ["127.0.0.1:4000:4000", "127.0.0.1:8404:8404"]  # 4001 is not published
     cfg = haproxy_cfg(rendered, "db_mode")
+    headers = [line for line in (out / "db_mode" / "haproxy.cfg").read_text().splitlines()
+               if line and not line[0].isspace() and not line.startswith("#")]
+    assert headers == ["global", "defaults", "resolvers docker", "frontend litellm", "frontend langfuse_connection",
+                       "backend litellm", "frontend stats"]
+    assert cfg["frontend litellm"] == ["bind :4000", "default_backend litellm"]
     front = cfg["frontend langfuse_connection"]
     assert front[0] == "bind :4001"
     # Nothing passes without exactly the dedicated key (and never when it is unset or short)...
@@ -284,7 +289,10 @@ def test_no_connection_frontend_without_the_langfuse_network(rendered):
     compose, _, _, _, _ = files(rendered, "central")
     haproxy = compose["services"]["litellm-haproxy"]
     assert "env_file" not in haproxy and set(haproxy["networks"]) == {"default"}
-    assert "frontend langfuse_connection" not in haproxy_cfg(rendered, "central")
+    cfg = haproxy_cfg(rendered, "central")
+    assert list(cfg) == ["global", "defaults", "resolvers docker", "frontend litellm", "backend litellm",
+                         "frontend stats"]
+    assert cfg["frontend litellm"] == ["bind :4000", "default_backend litellm"]
 
 
 def test_haproxy_env_expansion_is_the_contracts():
