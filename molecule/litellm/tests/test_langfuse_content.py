@@ -32,6 +32,11 @@ def api(host, path):
     return json.loads(out)
 
 
+def container(host, service):
+    """Id of the Compose service's container (the langfuse project names them langfuse-<service>-1)."""
+    return host.check_output(f"docker ps -q --filter label=com.docker.compose.service={service}").strip()
+
+
 def from_langfuse_web(host, key, model="mock-a"):
     """A chat completion sent from inside langfuse-web to the connection's base URL: (status, body)."""
     script = (
@@ -44,7 +49,7 @@ def from_langfuse_web(host, key, model="mock-a"):
         "except urllib.error.HTTPError as e:\n"
         "    print(e.code); print(e.read().decode())\n")
     out = host.check_output(
-        f"docker exec langfuse-web python3 -c {quote(script)} {BASE_URL} {quote(key)} {model}")
+        f"docker exec {container(host, 'langfuse-web')} python3 -c {quote(script)} {BASE_URL} {quote(key)} {model}")
     status, _, body = out.partition("\n")
     return int(status), body
 
@@ -55,7 +60,7 @@ def quote(text):
 
 def test_langfuse_allows_exactly_the_proxy_host(host):
     for service in ("langfuse-web", "langfuse-worker"):
-        env = host.check_output(f"docker inspect -f '{{{{json .Config.Env}}}}' {service}")
+        env = host.check_output(f"docker inspect -f '{{{{json .Config.Env}}}}' {container(host, service)}")
         allowed = [e for e in json.loads(env) if e.startswith("LANGFUSE_LLM_CONNECTION_WHITELISTED")]
         assert allowed == ["LANGFUSE_LLM_CONNECTION_WHITELISTED_HOST=litellm-haproxy"], service
 
@@ -145,8 +150,13 @@ def test_a_changed_prompt_becomes_a_new_version_and_check_mode_says_so_first(hos
 
 def test_a_rotated_connection_key_reaches_langfuse_and_the_old_one_is_refused(host):
     old = host.check_output("cat /etc/litellm/connection_key").strip()
-    rc, out = playbook(PROJECT / "playbooks" / "rotate_secrets.yml", "-e", '{"rotate": ["litellm_connection_key"]}')
+    # The two steps rotate_secrets.yml takes for litellm_connection_key (its code_server play needs an
+    # npm registry this scenario does not have): the proxy gets a new key, then Langfuse does.
+    rc, out = playbook(PROJECT / "playbooks" / "litellm.yml", "-e", '{"litellm_rotate_secrets": ["connection_key"]}')
     assert rc == 0, flat(out)[-3000:]
+    rc, more = playbook(PROJECT / "playbooks" / "langfuse_content.yml")
+    assert rc == 0 and re.search(r"changed=[1-9]", more), flat(more)[-3000:]
+    out += more
     new = host.check_output("cat /etc/litellm/connection_key").strip()
     assert new != old
     assert from_langfuse_web(host, old)[0] == 401

@@ -60,7 +60,7 @@ LANGFUSE_FORMATS = {
     "redis_password": f"{ALNUM}{{32}}", "minio_password": f"{ALNUM}{{32}}", "admin_password": f"{ALNUM}{{24}}",
 }
 LITELLM_FORMATS = {"master_key": "sk-[0-9a-f]{64}", "salt_key": "sk-[0-9a-f]{64}",
-                   "postgres_password": f"{ALNUM}{{32}}"}
+                   "postgres_password": f"{ALNUM}{{32}}", "connection_key": "sk-[0-9a-f]{64}"}
 CODE_SERVER_TASKS = ["Keep the generated password on the box", "Settle the login password"]
 
 FAKE_DOCKER = """#!/bin/sh
@@ -181,7 +181,8 @@ def runs(tmp_path_factory):
     langfuse = {**role_vars("langfuse", ["_langfuse_secret_names", "_langfuse_compose_project"]), **common,
                 "tasks_file": lf_tasks, "result_var": "_langfuse_secrets"}
     litellm = {**role_vars("litellm", ["_litellm_master_key_file", "_litellm_compose_project",
-                                       "_litellm_postgres_service"]),
+                                       "_litellm_postgres_service", "_litellm_connection_enabled",
+                                       "_litellm_connection_key_file"]),
                **common, "tasks_file": ll_tasks, "result_var": "_litellm_secrets"}
     code_server = {**role_vars("code_server", ["_code_server_password_file", "_code_server_generate_password"]),
                    **common, "tasks_file": cs_tasks, "result_var": "_code_server_password",
@@ -317,6 +318,10 @@ def test_litellm_generates_everything_once(runs):
     assert secrets["master_key"] != secrets["salt_key"]
     assert (dirs["litellm_fresh"] / "master_key").read_text() == secrets["master_key"]  # the key alone
     assert mode(dirs["litellm_fresh"] / "master_key") == 0o600
+    # Langfuse's own key to the proxy: a different one, kept the same way.
+    assert secrets["connection_key"] not in (secrets["master_key"], secrets["salt_key"])
+    assert (dirs["litellm_fresh"] / "connection_key").read_text() == secrets["connection_key"]
+    assert mode(dirs["litellm_fresh"] / "connection_key") == 0o600
     assert mode(dirs["litellm_fresh"] / "secrets.json") == 0o600
     assert settled(second, "litellm_fresh") == secrets
 
