@@ -97,7 +97,8 @@ def test_the_connection_port_takes_only_its_key_and_is_not_published(host):
     out = host.check_output(
         "curl -s -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer $(cat /etc/litellm/connection_key)\" "
         "http://127.0.0.1:4000/v1/models")
-    assert out == "401"
+    # Refused: LiteLLM answers 401 for a wrong key, or 400 without a database for any key but the master key.
+    assert out in ("400", "401")
 
 
 def test_prompt_versions_carry_their_labels(host):
