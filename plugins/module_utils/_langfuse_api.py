@@ -18,7 +18,17 @@ from ansible_collections.llmops.devbox.plugins.module_utils._http import (
     request,
 )
 
-__all__ = ["LangfuseApiError", "LangfuseApi", "canonical", "same_json", "segment"]
+__all__ = ["PROJECT_API_ARGS", "LangfuseApiError", "LangfuseApi", "canonical", "same_json", "segment"]
+
+# Argument spec of the options every module using this client takes (documented once in
+# plugins/doc_fragments/langfuse_project_api.py).
+PROJECT_API_ARGS = dict(
+    url=dict(type="str", required=True),
+    public_key=dict(type="str", required=True),
+    secret_key=dict(type="str", required=True, no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="float", default=10),
+)
 
 BODY_LIMIT = 500
 

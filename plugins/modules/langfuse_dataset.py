@@ -26,23 +26,9 @@ description:
     as null, and control characters other than tab and newlines are dropped.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_project_api
 options:
-  url:
-    description:
-      - Base URL of the Langfuse web server as seen from the host running the module,
-        for example V(http://127.0.0.1:3000).
-    type: str
-    required: true
-  public_key:
-    description:
-      - Public key (C(pk-lf-...)) of a project API key of the project that holds the dataset.
-    type: str
-    required: true
-  secret_key:
-    description:
-      - Secret key (C(sk-lf-...)) of that project API key.
-    type: str
-    required: true
   name:
     description:
       - Name of the dataset. May contain C(/) (Langfuse shows such names as folders) but not at
@@ -89,16 +75,6 @@ options:
           - V(ARCHIVED) hides the item from new experiment runs.
         type: str
         choices: [ACTIVE, ARCHIVED]
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  timeout:
-    description:
-      - Seconds one HTTP request may take.
-    type: float
-    default: 10
 attributes:
   check_mode:
     support: full
@@ -194,6 +170,7 @@ import re  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import (  # noqa: E402
+    PROJECT_API_ARGS,
     LangfuseApi,
     LangfuseApiError,
     canonical,
@@ -344,9 +321,7 @@ def ensure(module, api):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            public_key=dict(type="str", required=True),
-            secret_key=dict(type="str", required=True, no_log=True),
+            **PROJECT_API_ARGS,
             name=dict(type="str", required=True),
             description=dict(type="str"),
             metadata=dict(type="dict"),
@@ -357,8 +332,6 @@ def main():
                 metadata=dict(type="raw"),
                 status=dict(type="str", choices=["ACTIVE", "ARCHIVED"]),
             )),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="float", default=10),
         ),
         supports_check_mode=True,
     )

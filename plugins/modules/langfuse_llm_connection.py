@@ -24,19 +24,9 @@ description:
   - Runs on the host that reaches Langfuse at O(url) (usually the Langfuse box itself).
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_project_api
 options:
-  url:
-    description: Base URL of the Langfuse web server, for example V(http://127.0.0.1:3000).
-    type: str
-    required: true
-  public_key:
-    description: Public key of the project's API key pair (C(pk-lf-...)).
-    type: str
-    required: true
-  secret_key:
-    description: Secret key of the project's API key pair (C(sk-lf-...)).
-    type: str
-    required: true
   provider:
     description: Name of the connection in the project; Langfuse keeps one connection per name.
     type: str
@@ -75,14 +65,6 @@ options:
       - File on the managed host where the module keeps the SHA-256 digest of the key last sent (mode C(0600)),
         so a key rotated to one ending in the same four characters is still sent. Its directory must exist.
     type: path
-  validate_certs:
-    description: Verify TLS certificates of O(url).
-    type: bool
-    default: true
-  request_timeout:
-    description: Seconds to wait for each HTTP answer.
-    type: float
-    default: 10
 notes:
   - Supports check mode (nothing is sent but C(GET)) and diff mode (the fields, never the key).
 """
@@ -131,6 +113,7 @@ import os  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import (  # noqa: E402
+    PROJECT_API_ARGS,
     LangfuseApi,
     LangfuseApiError,
 )
@@ -235,9 +218,7 @@ def public_view(conn):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            public_key=dict(type="str", required=True),
-            secret_key=dict(type="str", required=True, no_log=True),
+            **PROJECT_API_ARGS,
             provider=dict(type="str", default="litellm"),
             adapter=dict(type="str", default="openai",
                          choices=["openai", "anthropic", "azure", "bedrock", "google-vertex-ai",
@@ -248,8 +229,6 @@ def main():
             custom_models=dict(type="list", elements="str", default=[]),
             with_default_models=dict(type="bool", default=False),
             state_file=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            request_timeout=dict(type="float", default=10),
         ),
         required_one_of=[("api_key", "api_key_file")],
         mutually_exclusive=[("api_key", "api_key_file")],
@@ -258,7 +237,7 @@ def main():
     p = module.params
     key = read_key(module)
     try:
-        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["request_timeout"],
+        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["timeout"],
                           validate_certs=p["validate_certs"])
         api.secrets.append(key)
         current = find(api, p["provider"])

@@ -29,23 +29,9 @@ description:
     order does, V(1.0) equals V(1) but V(true) does not equal V(1).
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_project_api
 options:
-  url:
-    description:
-      - Base URL of the Langfuse web server as seen from the host running the module,
-        for example V(http://127.0.0.1:3000).
-    type: str
-    required: true
-  public_key:
-    description:
-      - Public key (C(pk-lf-...)) of a project API key of the project that holds the prompt.
-    type: str
-    required: true
-  secret_key:
-    description:
-      - Secret key (C(sk-lf-...)) of that project API key.
-    type: str
-    required: true
   name:
     description:
       - Name of the prompt. May contain C(/) (Langfuse shows such names as folders) but not at
@@ -92,16 +78,6 @@ options:
       - Commit message stored with a new version. Not part of the content; sent only when a new
         version is created.
     type: str
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  timeout:
-    description:
-      - Seconds one HTTP request may take.
-    type: float
-    default: 10
 attributes:
   check_mode:
     support: full
@@ -202,6 +178,7 @@ import re  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import (  # noqa: E402
+    PROJECT_API_ARGS,
     LangfuseApi,
     LangfuseApiError,
     canonical,
@@ -420,9 +397,7 @@ def ensure(module, api, labels, prompt):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            public_key=dict(type="str", required=True),
-            secret_key=dict(type="str", required=True, no_log=True),
+            **PROJECT_API_ARGS,
             name=dict(type="str", required=True),
             type=dict(type="str", choices=["text", "chat"], default="text"),
             prompt=dict(type="raw", required=True),
@@ -430,8 +405,6 @@ def main():
             labels=dict(type="list", elements="str", default=[]),
             tags=dict(type="list", elements="str"),
             commit_message=dict(type="str"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="float", default=10),
         ),
         supports_check_mode=True,
     )
