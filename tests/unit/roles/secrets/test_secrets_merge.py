@@ -157,7 +157,8 @@ def runs(tmp_path_factory):
     cs_tasks = copy_tasks("code_server", "configure.yml", top / "code_server_password.yml", CODE_SERVER_TASKS)
     names = ("langfuse_stored", "langfuse_fresh", "langfuse_with_data", "langfuse_lost", "langfuse_conflict",
              "langfuse_rotate_refused", "langfuse_rotated", "langfuse_rotate_db_down",
-             "litellm_stored", "litellm_fresh", "litellm_lost", "litellm_rotated", "litellm_alter_fails",
+             "litellm_stored", "litellm_fresh", "litellm_fleet", "litellm_lost", "litellm_rotated",
+             "litellm_alter_fails",
              "code_server_stored", "code_server_supplied", "code_server_fresh")
     dirs = {name: top / name for name in names}
 
@@ -221,6 +222,8 @@ def runs(tmp_path_factory):
                                       **docker("langfuse_rotate_db_down", LF_VOLUMES)),
         "litellm_stored": ll("litellm_stored", **docker("litellm_stored")),
         "litellm_fresh": ll("litellm_fresh", **docker("litellm_fresh")),
+        # A fleet dev box: its Langfuse is elsewhere, so no connection key (the task is skipped).
+        "litellm_fleet": ll("litellm_fleet", _litellm_connection_enabled=False, **docker("litellm_fleet")),
         "litellm_lost": ll("litellm_lost", **docker("litellm_lost", LL_VOLUMES, running=True)),
         "litellm_rotated": ll("litellm_rotated", litellm_rotate_secrets=["postgres_password"],
                               **docker("litellm_rotated", LL_VOLUMES, running=True)),
@@ -324,6 +327,14 @@ def test_litellm_generates_everything_once(runs):
     assert mode(dirs["litellm_fresh"] / "connection_key") == 0o600
     assert mode(dirs["litellm_fresh"] / "secrets.json") == 0o600
     assert settled(second, "litellm_fresh") == secrets
+
+
+def test_litellm_without_the_langfuse_connection_has_no_connection_key(runs):
+    first, second, dirs = runs
+    secrets = settled(first, "litellm_fleet")
+    assert_formats(secrets, {k: v for k, v in LITELLM_FORMATS.items() if k != "connection_key"})
+    assert not (dirs["litellm_fleet"] / "connection_key").exists()
+    assert settled(second, "litellm_fleet") == secrets
 
 
 def test_code_server_keeps_the_stored_password(runs):
