@@ -17,4 +17,4 @@ def test_host_key_checking_is_on():
 
 
 def test_inventory_example_does_not_turn_it_off():
-    assert "StrictHostKeyChecking" not in (ROOT / "inventory.example.ini").read_text()
+    assert "StrictHostKeyChecking" not in (ROOT / "inventory.example" / "hosts.ini").read_text()

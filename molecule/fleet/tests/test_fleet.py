@@ -269,6 +269,23 @@ def _login_gets_session(name, password):
     return "code-server-session" in box(name).check_output(f"cat {jar}")
 
 
+def test_site_with_each_role_tag_converges_without_changes():
+    """The README's way to push one role (site.yml --tags litellm), for every role tag."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, ".collections"), ANSIBLE_NOCOLOR="1")
+    for tag in ("docker", "langfuse", "litellm", "code_server", "langfuse_content"):
+        run = subprocess.run(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "site.yml"),
+             "-e", f"@{PROJECT}/tests/demo-vars.yml", "--tags", tag],
+            env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert run.returncode == 0, f"--tags {tag}: " + run.stdout[-4000:]
+        recap = run.stdout.split("PLAY RECAP")[-1]
+        for name in BOXES:
+            line = next(row for row in recap.splitlines() if row.startswith(name))
+            assert " changed=0 " in line and " failed=0 " in line, f"--tags {tag}: {line}"
+        assert f"llmops.devbox.{tag}" in run.stdout or tag == "langfuse_content", tag
+
+
 def test_rotating_the_master_key_reaches_cline_and_the_old_key_is_refused():
     password_file = GENERATED_PASSWORD
     old_keys = {n: box(n).check_output("cat /etc/litellm/master_key").strip() for n in BOXES}

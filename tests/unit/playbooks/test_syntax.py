@@ -13,7 +13,7 @@ def test_operations_playbooks_pass_syntax_check():
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     bin_dir = Path(sys.executable).parent
     proc = subprocess.run(
-        [str(bin_dir / "ansible-playbook"), "--syntax-check", "-i", str(ROOT / "inventory.example.ini"),
+        [str(bin_dir / "ansible-playbook"), "--syntax-check", "-i", str(ROOT / "inventory.example"),
          *[str(ROOT / "playbooks" / f"{name}.yml") for name in OPS]],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
