@@ -1,6 +1,6 @@
 # Entry points for a newcomer: `make demo` deploys the stack on a local EC2-like target,
 # `make test` runs every test. Both run `make setup` first (idempotent).
-.PHONY: setup images demo demo-down test lint sanity unit molecule build clean mutation usage-screenshot
+.PHONY: setup images demo demo-down test lint sanity unit molecule build clean mutation usage-screenshot role-docs
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,11 @@ molecule:
 
 build:
 	@scripts/test.sh build
+
+# Role READMEs: regenerate the part between BEGIN_/END_ANSIBLE_DOCS from each role's meta/argument_specs.yml
+# (aar-doc; `make lint` fails while a README is stale).
+role-docs:
+	@scripts/role-docs.sh
 
 # Mutation testing of plugins/ with mutmut (slow; not part of `make test`): prints the mutation score.
 mutation: setup
