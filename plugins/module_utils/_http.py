@@ -6,6 +6,8 @@
 Built on ansible.module_utils.urls.open_url so modules need no third-party library.
 Every HTTP status comes back as an HttpResponse (4xx/5xx are answers to act on, not
 exceptions); only connection-level failures (refused, DNS, timeout, TLS) raise HttpError.
+http_args() is the argument spec of the client's options, documented once in
+plugins/doc_fragments/http_client.py.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
-__all__ = ["HttpError", "HttpResponse", "request", "basic_auth_header", "redact"]
+__all__ = ["HttpError", "HttpResponse", "request", "basic_auth_header", "redact", "http_args"]
 
 REDACTED = "********"
+
+
+def http_args(request_timeout=10):
+    """Argument spec of the options validate_certs and request_timeout (doc fragment
+    llmops.devbox.http_client); request_timeout: the module's default, when it is not 10."""
+    return dict(
+        validate_certs=dict(type="bool", default=True),
+        request_timeout=dict(type="float", default=request_timeout),
+    )
 
 
 class HttpError(Exception):

@@ -3,6 +3,9 @@
 # Apache License 2.0 (see galaxy.yml), which is compatible with the GNU General Public License version 3.
 """Langfuse public API calls with a project key, shared by the content modules (private: API may change).
 
+url_args() and project_api_args() are the argument specs of the Langfuse options, documented once in
+plugins/doc_fragments/langfuse_url.py and langfuse_project_api.py.
+
 Every failure becomes LangfuseApiError whose message names the method, the path, the HTTP status
 and the server's own message, says what to check, and never contains the secret key.
 """
@@ -14,21 +17,39 @@ from urllib.parse import quote, urlencode
 
 from ansible_collections.llmops.devbox.plugins.module_utils._http import (
     HttpError,
+    http_args,
     redact,
     request,
 )
 
-__all__ = ["PROJECT_API_ARGS", "LangfuseApiError", "LangfuseApi", "canonical", "same_json", "segment"]
+__all__ = ["PROJECT_API_ARGS", "LangfuseApiError", "LangfuseApi", "canonical", "same_json", "segment",
+           "project_api_args", "url_args"]
 
-# Argument spec of the options every module using this client takes (documented once in
-# plugins/doc_fragments/langfuse_project_api.py).
-PROJECT_API_ARGS = dict(
-    url=dict(type="str", required=True),
-    public_key=dict(type="str", required=True),
-    secret_key=dict(type="str", required=True, no_log=True),
-    validate_certs=dict(type="bool", default=True),
-    timeout=dict(type="float", default=10),
-)
+
+def url_args(required=True, default=None):
+    """Argument spec of the option url, the Langfuse base URL (doc fragment llmops.devbox.langfuse_url)."""
+    if default is not None:
+        return dict(url=dict(type="str", default=default))
+    return dict(url=dict(type="str", required=required))
+
+
+def project_api_args(url_default=None, request_timeout=10):
+    """Argument spec of the options of a module calling the Langfuse API with a project key pair:
+    url, public_key, secret_key (doc fragments llmops.devbox.langfuse_url and
+    llmops.devbox.langfuse_project_api), validate_certs and request_timeout, alias timeout
+    (llmops.devbox.http_client). url_default: url is optional with this default instead of required."""
+    spec = dict(
+        url_args(required=url_default is None, default=url_default),
+        public_key=dict(type="str", required=True),
+        secret_key=dict(type="str", required=True, no_log=True),
+        **http_args(request_timeout),
+    )
+    spec["request_timeout"]["aliases"] = ["timeout"]
+    return spec
+
+
+# What langfuse_llm_connection, langfuse_prompt and langfuse_dataset take.
+PROJECT_API_ARGS = project_api_args()
 
 BODY_LIMIT = 500
 

@@ -213,8 +213,11 @@ from datetime import datetime, timezone  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.common.text.converters import to_bytes, to_native  # noqa: E402
 
+from ansible_collections.llmops.devbox.plugins.module_utils._poll import poll  # noqa: E402
+
 POLL = 1.0  # seconds between two looks at a lock held by another run
 GUARD_TIMEOUT = 60.0  # seconds to get the directory flock (held for a moment by each run)
+GUARD_POLL = 0.02  # seconds between two tries to get it
 UNKNOWN = "unknown"
 
 
@@ -266,22 +269,23 @@ def _guard(directory):
     except OSError as exc:
         raise BoxLockError(f"Cannot open the lock directory {directory}: {_why(exc)}. Check that it exists "
                            f"and that the user the module runs as may read it.") from None
+
+    def try_flock(remaining):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise BoxLockError(f"Cannot flock the lock directory {directory}: {_why(exc)}. Keep the "
+                                   f"lock file on a local file system that supports flock.") from None
+            return None
+        return True
+
     try:
-        deadline = time.monotonic() + GUARD_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise BoxLockError(f"Cannot flock the lock directory {directory}: {_why(exc)}. Keep the "
-                                       f"lock file on a local file system that supports flock.") from None
-                if time.monotonic() >= deadline:
-                    raise BoxLockError(f"Another run kept an exclusive flock on {directory} for over "
-                                       f"{GUARD_TIMEOUT:.0f}s (box_lock holds it for a moment only). Check "
-                                       f"with 'fuser -v {directory}' or 'lsof {directory}' for a stuck "
-                                       f"process.") from None
-                time.sleep(0.02)
+        if not poll(try_flock, GUARD_TIMEOUT, GUARD_POLL).done:
+            raise BoxLockError(f"Another run kept an exclusive flock on {directory} for over "
+                               f"{GUARD_TIMEOUT:.0f}s (box_lock holds it for a moment only). Check "
+                               f"with 'fuser -v {directory}' or 'lsof {directory}' for a stuck "
+                               f"process.")
         yield
     finally:
         os.close(fd)  # also drops the flock
@@ -416,8 +420,6 @@ def acquire(path, holder, purpose="", token=None, wait=0, expires_after=3600, ch
     warn = warn or (lambda msg: None)
     token = token or uuid.uuid4().hex
     directory = os.path.dirname(path) or "."
-    start = time.monotonic()
-    deadline = start + wait
     result = dict(path=path, would_wait=False, took_over=None)
 
     if check_mode:
@@ -439,32 +441,36 @@ def acquire(path, holder, purpose="", token=None, wait=0, expires_after=3600, ch
                     since=current["since"], waited=0.0, lock=_public(current))
 
     _make_dirs(directory)
-    while True:
+    seen = {}
+
+    def attempt(remaining):
+        """The result once this run holds the lock, None while another run holds it."""
         with _guard(directory):
-            current = _read(path, expires_after)
-            took_over = None
-            if current is not None and current.get("token") == token:
-                return dict(result, changed=False, token=token, holder=current["holder"], since=current["since"],
-                            waited=round(time.monotonic() - start, 2), lock=_public(current))
-            if current is not None and current["expires_epoch"] <= time.time():
-                _take_over(path, current, expires_after)
-                took_over = current
-            if current is None or took_over is not None:
+            while True:  # looks again at once when a run outside the guard created the lock meanwhile
+                current = seen["current"] = _read(path, expires_after)
+                took_over = None
+                if current is not None and current.get("token") == token:
+                    return dict(result, changed=False, token=token, holder=current["holder"],
+                                since=current["since"], lock=_public(current))
+                if current is not None and current["expires_epoch"] <= time.time():
+                    _take_over(path, current, expires_after)
+                    took_over = current
+                if current is not None and took_over is None:
+                    return None
                 lock = _new_lock(holder, purpose, token, expires_after)
                 if _create(path, lock):
                     if took_over is not None:
-                        warn(f"Took over the abandoned lock {path} from {_describe(took_over)}, which expired at "
-                             f"{_iso(took_over['expires_epoch'])}: that run probably died (for example Ctrl-C). "
-                             f"Check that it is not still running.")
+                        warn(f"Took over the abandoned lock {path} from {_describe(took_over)}, which expired "
+                             f"at {_iso(took_over['expires_epoch'])}: that run probably died (for example "
+                             f"Ctrl-C). Check that it is not still running.")
                     return dict(result, changed=True, token=token, holder=holder, since=lock["since"],
-                                waited=round(time.monotonic() - start, 2), lock=lock, took_over=_public(took_over))
-                continue  # taken by a run outside the guard meanwhile: look again
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        sleep(min(POLL, remaining))
+                                lock=lock, took_over=_public(took_over))
 
-    waited = round(time.monotonic() - start, 2)
+    polled = poll(attempt, wait, POLL, sleep=sleep)
+    waited = round(polled.elapsed, 2)
+    if polled.done:
+        return dict(polled.value, waited=waited)
+    current = seen["current"]
     raise BoxLockError(
         f"Cannot take the lock {path}: it is held by {_describe(current)}"
         f" (waited {waited}s, wait={wait}); it counts as abandoned after {_iso(current['expires_epoch'])}. "

@@ -28,12 +28,15 @@ description:
     and on every task that uses RV(secret_key).
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
+  - llmops.devbox.http_client
 options:
   mode:
     description:
       - V(local) keeps the pair in the key file O(path) only.
       - V(api) also makes sure the pair is registered in project O(project_id) of the Langfuse
-        server at O(url).
+        server at O(url) (required then), using O(validate_certs) and O(request_timeout).
     type: str
     choices: [local, api]
     default: local
@@ -66,10 +69,7 @@ options:
     type: str
     default: managed by Ansible (llmops.devbox)
   url:
-    description:
-      - Base URL of the Langfuse web server, for example V(http://127.0.0.1:3000).
-        Required with O(mode=api).
-    type: str
+    required: false
   project_id:
     description:
       - Id of the Langfuse project the key belongs to. Required with O(mode=api).
@@ -82,16 +82,6 @@ options:
     description:
       - Secret key of that organisation-scoped API key. Required with O(mode=api).
     type: str
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  request_timeout:
-    description:
-      - Seconds one HTTP request may take (O(mode=api)).
-    type: float
-    default: 10
   owner:
     description:
       - User that should own the key file (name or uid). Default is the user the module runs as.
@@ -188,9 +178,11 @@ from ansible.module_utils.common.text.converters import to_native  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # noqa: E402
     HttpError,
+    http_args,
     redact,
     request,
 )
+from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import url_args  # noqa: E402
 from ansible_collections.llmops.devbox.plugins.module_utils._secret_file import (  # noqa: E402
     SecretFileError,
     generate,
@@ -373,12 +365,11 @@ def main():
             public_key=dict(type="str"),
             secret_key=dict(type="str", no_log=True),
             note=dict(type="str", default="managed by Ansible (llmops.devbox)"),
-            url=dict(type="str"),
+            **url_args(required=False),
             project_id=dict(type="str"),
             organization_public_key=dict(type="str"),
             organization_secret_key=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            request_timeout=dict(type="float", default=10),
+            **http_args(),
             owner=dict(type="str"),
             group=dict(type="str"),
         ),

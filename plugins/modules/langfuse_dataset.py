@@ -27,7 +27,9 @@ description:
 author:
   - llmops.devbox developers (!UNKNOWN)
 extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
   - llmops.devbox.langfuse_project_api
+  - llmops.devbox.http_client
 options:
   name:
     description:
@@ -341,7 +343,7 @@ def main():
         module.fail_json(msg=f"langfuse_dataset: dataset name {name!r} must not be empty, start or end with '/' "
                              "or a space, nor contain '//'", name=name)
     try:
-        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["timeout"],
+        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["request_timeout"],
                           validate_certs=p["validate_certs"])
         result = ensure(module, api)
     except DatasetError as exc:

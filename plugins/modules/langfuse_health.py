@@ -21,22 +21,14 @@ description:
   - Only reads; never reports a change.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
+  - llmops.devbox.http_client
+  - llmops.devbox.poll
 options:
-  url:
-    description:
-      - Base URL of the Langfuse web server as seen from the host running the module,
-        for example V(http://127.0.0.1:3000). No trailing C(/api/...) path.
-    type: str
-    required: true
   timeout:
-    description:
-      - Seconds to keep polling before failing. V(0) probes exactly once.
-    type: int
     default: 300
   interval:
-    description:
-      - Seconds to sleep between two polls.
-    type: float
     default: 3
   check_database:
     description:
@@ -44,16 +36,6 @@ options:
         (C(?failIfDatabaseUnavailable=true)).
     type: bool
     default: true
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  request_timeout:
-    description:
-      - Seconds one HTTP request may take. Capped by the time left before O(timeout).
-    type: float
-    default: 10
 attributes:
   check_mode:
     support: full
@@ -132,13 +114,19 @@ last_error:
 """
 
 # Ansible requires the documentation blocks before any import, hence the E402 waivers.
-import time  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # noqa: E402
     HttpError,
+    http_args,
     request,
+)
+from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import url_args  # noqa: E402
+from ansible_collections.llmops.devbox.plugins.module_utils._poll import (  # noqa: E402
+    poll,
+    poll_args,
+    poll_args_problem,
+    request_budget,
 )
 
 BODY_LIMIT = 500
@@ -181,12 +169,10 @@ def probe(endpoint, timeout, validate_certs):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            timeout=dict(type="int", default=300),
-            interval=dict(type="float", default=3),
+            **url_args(),
+            **poll_args(timeout=300, interval=3),
+            **http_args(),
             check_database=dict(type="bool", default=True),
-            validate_certs=dict(type="bool", default=True),
-            request_timeout=dict(type="float", default=10),
         ),
         supports_check_mode=True,
     )
@@ -195,42 +181,36 @@ def main():
     if not base.startswith(("http://", "https://")):
         module.fail_json(msg=f"url must start with http:// or https://, got {base!r}", url=base,
                          elapsed=0.0, attempts=0)
-    if p["timeout"] < 0 or p["interval"] <= 0 or p["request_timeout"] <= 0:
-        module.fail_json(msg="timeout must be >= 0, interval and request_timeout > 0", url=base,
-                         elapsed=0.0, attempts=0)
+    problem = poll_args_problem(p)
+    if problem:
+        module.fail_json(msg=problem, url=base, elapsed=0.0, attempts=0)
     health_url = base + "/api/public/health"
     if p["check_database"]:
         health_url += "?failIfDatabaseUnavailable=true"
     ready_url = base + "/api/public/ready"
 
-    start = time.monotonic()
-    deadline = start + p["timeout"]
-    attempts = 0
-    last = None
-    while True:
-        attempts += 1
-        # Never let one request run far past the deadline; at least 1 s so a probe can succeed.
-        req_timeout = max(1.0, min(p["request_timeout"], deadline - time.monotonic()))
+    def attempt(remaining):
+        """The health answer once both probes are fine, else the NotReady of the one that was not."""
+        timeout = request_budget(p["request_timeout"], remaining)
         try:
-            health = probe(health_url, req_timeout, p["validate_certs"])
-            probe(ready_url, req_timeout, p["validate_certs"])
+            health = probe(health_url, timeout, p["validate_certs"])
+            probe(ready_url, timeout, p["validate_certs"])
         except NotReady as exc:
-            last = exc
-        else:
-            module.exit_json(changed=False, url=base, status=health.get("status"),
-                             version=str(health.get("version") or ""),
-                             elapsed=round(time.monotonic() - start, 2), attempts=attempts)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        time.sleep(min(p["interval"], remaining))
+            return exc
+        return health
 
-    elapsed = round(time.monotonic() - start, 2)
+    polled = poll(attempt, p["timeout"], p["interval"], done=lambda value: not isinstance(value, NotReady))
+    elapsed = round(polled.elapsed, 2)
+    if polled.done:
+        health = polled.value
+        module.exit_json(changed=False, url=base, status=health.get("status"),
+                         version=str(health.get("version") or ""), elapsed=elapsed, attempts=polled.attempts)
+    last = polled.value
     module.fail_json(
         msg=(f"Langfuse at {base} was not healthy and ready after {elapsed}s "
-             f"({attempts} attempts, timeout {p['timeout']}s). Last probe: {last.what}. "
+             f"({polled.attempts} attempts, timeout {p['timeout']}s). Last probe: {last.what}. "
              + HINT.format(url=base)),
-        url=base, elapsed=elapsed, attempts=attempts,
+        url=base, elapsed=elapsed, attempts=polled.attempts,
         last_status=last.status, last_body=last.body, last_error=last.error,
     )
 

@@ -25,7 +25,9 @@ description:
 author:
   - llmops.devbox developers (!UNKNOWN)
 extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
   - llmops.devbox.langfuse_project_api
+  - llmops.devbox.http_client
 options:
   provider:
     description: Name of the connection in the project; Langfuse keeps one connection per name.
@@ -237,7 +239,7 @@ def main():
     p = module.params
     key = read_key(module)
     try:
-        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["timeout"],
+        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["request_timeout"],
                           validate_certs=p["validate_certs"])
         api.secrets.append(key)
         current = find(api, p["provider"])

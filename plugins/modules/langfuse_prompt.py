@@ -30,7 +30,9 @@ description:
 author:
   - llmops.devbox developers (!UNKNOWN)
 extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
   - llmops.devbox.langfuse_project_api
+  - llmops.devbox.http_client
 options:
   name:
     description:
@@ -411,7 +413,7 @@ def main():
     p = module.params
     try:
         labels, prompt = check_options(p)
-        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["timeout"],
+        api = LangfuseApi(p["url"], p["public_key"], p["secret_key"], timeout=p["request_timeout"],
                           validate_certs=p["validate_certs"])
         result = ensure(module, api, labels, prompt)
     except PromptError as exc:

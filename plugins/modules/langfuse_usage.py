@@ -24,19 +24,16 @@ description:
   - Only reads; never reports a change.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_url
+  - llmops.devbox.langfuse_project_api
+  - llmops.devbox.http_client
 options:
   url:
-    description: Base URL of Langfuse as seen from the host running the module.
-    type: str
+    required: false
     default: http://127.0.0.1:3000
-  public_key:
-    description: The project's public key (V(pk-lf-...)).
-    type: str
-    required: true
-  secret_key:
-    description: The project's secret key (V(sk-lf-...)). Never shown.
-    type: str
-    required: true
+  request_timeout:
+    default: 60
   from_timestamp:
     description:
       - Start of the window, ISO 8601 with a time zone (V(2026-11-24T00:00:00Z)).
@@ -54,14 +51,6 @@ options:
     type: str
     choices: [auto, "3", "4"]
     default: auto
-  timeout:
-    description: Seconds one HTTP request may take.
-    type: float
-    default: 60
-  validate_certs:
-    description: Verify the TLS certificate of an C(https://) URL.
-    type: bool
-    default: true
 attributes:
   check_mode:
     support: full
@@ -140,7 +129,9 @@ from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # no
     redact,
     request,
 )
+from ansible_collections.llmops.devbox.plugins.module_utils._langfuse_api import project_api_args  # noqa: E402
 
+DEFAULT_URL = "http://127.0.0.1:3000"
 ROW_LIMIT = 1000
 GROUPS = ("userId", "environment", "providedModelName")
 GENERATIONS = {"column": "type", "operator": "any of", "value": ["GENERATION"], "type": "stringOptions"}
@@ -252,7 +243,7 @@ class Usage:
     def _get(self, path):
         try:
             resp = request(self.url + path, basic_auth=(self.p["public_key"], self.p["secret_key"]),
-                           timeout=self.p["timeout"], validate_certs=self.p["validate_certs"])
+                           timeout=self.p["request_timeout"], validate_certs=self.p["validate_certs"])
         except HttpError as exc:
             raise UsageError(f"Langfuse at {self.url} did not answer ({exc}); check the URL and that Langfuse runs "
                              "(playbooks/status.yml)") from None
@@ -302,15 +293,11 @@ class Usage:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", default="http://127.0.0.1:3000"),
-            public_key=dict(type="str", required=True),
-            secret_key=dict(type="str", required=True, no_log=True),
+            **project_api_args(url_default=DEFAULT_URL, request_timeout=60),
             from_timestamp=dict(type="str"),
             to_timestamp=dict(type="str"),
             days=dict(type="int", default=7),
             api_version=dict(type="str", default="auto", choices=["auto", "3", "4"]),
-            timeout=dict(type="float", default=60),
-            validate_certs=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )

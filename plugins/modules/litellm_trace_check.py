@@ -27,6 +27,9 @@ description:
     sends; C(langfuse_otel) generates its own and the trace is never found by id.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.http_client
+  - llmops.devbox.poll
 options:
   proxy_url:
     description:
@@ -79,25 +82,14 @@ options:
     choices: [auto, "3", "4"]
     default: auto
   timeout:
-    description:
-      - Seconds to wait for the trace to become visible in Langfuse.
-    type: int
     default: 60
   interval:
-    description:
-      - Seconds between two Langfuse polls.
-    type: float
     default: 1
   request_timeout:
     description:
-      - Seconds the completion request may take.
-    type: float
+      - Seconds the chat completion request may take. Listing the models takes at most 15 seconds,
+        each request of a Langfuse poll at most 10.
     default: 120
-  validate_certs:
-    description:
-      - Verify TLS certificates of C(https://) URLs.
-    type: bool
-    default: true
 attributes:
   check_mode:
     support: full
@@ -246,11 +238,19 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._http import (  # noqa: E402
     HttpError,
+    http_args,
     redact,
     request,
 )
+from ansible_collections.llmops.devbox.plugins.module_utils._poll import (  # noqa: E402
+    poll,
+    poll_args,
+    poll_args_problem,
+    request_budget,
+)
 
 BODY_LIMIT = 600
+LANGFUSE_REQUEST_TIMEOUT = 10.0  # seconds one request of a Langfuse poll may take
 HINTS = {
     "proxy_unreachable": (
         "Is the proxy running and published at {proxy}? On the box: 'docker ps --filter name=litellm', "
@@ -440,35 +440,28 @@ class TraceCheck:
                 return obs
         return None
 
+    def look(self, remaining):
+        """One Langfuse poll: the trace's generation, or what is still missing (a str)."""
+        timeout = request_budget(LANGFUSE_REQUEST_TIMEOUT, remaining)
+        try:
+            if self.api is None:
+                self.detect_api(timeout)
+            obs = self.find_generation(timeout)
+        except (HttpError, ValueError) as exc:
+            return str(exc)
+        return "the trace has no generation yet" if obs is None else obs
+
     def wait_visible(self):
-        start = time.monotonic()
-        deadline = start + self.p["timeout"]
         self._trace_cost = None
         self._trace_attribution = {}
-        last = "no poll yet"
-        attempts = 0
-        while True:
-            attempts += 1
-            req_timeout = max(1.0, min(10.0, deadline - time.monotonic()))
-            try:
-                if self.api is None:
-                    self.detect_api(req_timeout)
-                obs = self.find_generation(req_timeout)
-                if obs is not None:
-                    return obs, round(time.monotonic() - start, 3)
-                last = "the trace has no generation yet"
-            except HttpError as exc:
-                last = str(exc)
-            except ValueError as exc:
-                last = str(exc)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            time.sleep(min(self.p["interval"], remaining))
+        polled = poll(self.look, self.p["timeout"], self.p["interval"], done=lambda value: isinstance(value, dict))
+        if polled.done:
+            return polled.value, round(polled.elapsed, 3)
         self.fail("trace_not_visible",
                   f"The completion succeeded but Langfuse at {self.langfuse} did not show trace "
-                  f"{self.result['trace_id']} within {self.p['timeout']} s ({attempts} polls; last: {last}).",
-                  last_error=redact(last, self.secrets))
+                  f"{self.result['trace_id']} within {self.p['timeout']} s ({polled.attempts} polls; "
+                  f"last: {polled.value}).",
+                  last_error=redact(polled.value, self.secrets))
 
     def run(self):
         model = self.list_models()
@@ -512,10 +505,8 @@ def main():
             langfuse_public_key=dict(type="str", required=True, no_log=False),
             langfuse_secret_key=dict(type="str", required=True, no_log=True),
             langfuse_api_version=dict(type="str", choices=["auto", "3", "4"], default="auto"),
-            timeout=dict(type="int", default=60),
-            interval=dict(type="float", default=1),
-            request_timeout=dict(type="float", default=120),
-            validate_certs=dict(type="bool", default=True),
+            **poll_args(timeout=60, interval=1),
+            **http_args(request_timeout=120),
         ),
         supports_check_mode=True,
     )
@@ -524,9 +515,9 @@ def main():
         if not p[name].startswith(("http://", "https://")):
             module.fail_json(msg=f"{name} must start with http:// or https://, got {p[name]!r}.",
                              failure="bad_input", changed=False)
-    if p["timeout"] < 0 or p["interval"] <= 0 or p["request_timeout"] <= 0:
-        module.fail_json(msg="timeout must be >= 0, interval and request_timeout > 0.", failure="bad_input",
-                         changed=False)
+    problem = poll_args_problem(p)
+    if problem:
+        module.fail_json(msg=problem + ".", failure="bad_input", changed=False)
     check = TraceCheck(p)
     try:
         result = check.run()

@@ -137,3 +137,12 @@ def test_a_full_answer_is_flagged_as_truncated():
         langfuse_v4(srv, usage=many)
         rc, result = run_module("langfuse_usage", {"url": srv.url, "public_key": PK, "secret_key": SK})
     assert rc == 0 and result["truncated"] is True
+
+
+@pytest.mark.parametrize("option", ["request_timeout", "timeout"])
+def test_a_slow_langfuse_times_out_by_request_timeout_or_its_old_name_timeout(option):
+    with HttpServer() as srv:
+        srv.respond("/api/public/health", 200, {"status": "OK", "version": "4.2.0"}, delay=3)
+        rc, result = run_module("langfuse_usage", {"url": srv.url, "public_key": PK, "secret_key": SK, option: 1})
+    assert rc == 1 and "timed out" in result["msg"], result
+    assert not result.get("warnings"), result
