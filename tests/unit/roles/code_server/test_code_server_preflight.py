@@ -69,7 +69,15 @@ CASES = {
     "version_empty": ({"code_server_version": ""}, ["[code_server_version] must be a pinned release X.Y.Z (got '')"]),
     "version_partial": ({"code_server_version": "4.100"}, ["[code_server_version]", "(got '4.100')"]),
     # Install sources (kept from before).
-    "deb_without_checksum": ({"code_server_install_method": "deb"}, ["[code_server_deb_checksum]", "sha256:<hex>"]),
+    "deb_without_checksum": ({"code_server_install_method": "deb"}, ["[code_server_deb_checksum]", "sha256:<hex>",
+                                                                     "code_server_install_method at auto"]),
+    "rpm_without_checksum": ({"code_server_install_method": "rpm"}, ["[code_server_rpm_checksum]", "sha256:<hex>",
+                                                                     "upstream publishes none for its .rpm"]),
+    "rpm_with_checksum": ({"code_server_install_method": "rpm", "code_server_rpm_checksum": "sha256:" + "ab" * 32},
+                          None),
+    "standalone_checksum_malformed": ({"code_server_standalone_checksum": "5c4cee53"},
+                                      ["[code_server_standalone_checksum] must be 'sha256:<hex>'", "(got '5c4cee53')"]),
+    "standalone_checksum_given": ({"code_server_standalone_checksum": "sha512:" + "cd" * 64}, None),
     "local_without_file": ({"code_server_install_method": "local", "code_server_deb_src": "/nonexistent.deb"},
                            ["[code_server_deb_src]", "/nonexistent.deb"]),
     # Several problems: all of them in one message.

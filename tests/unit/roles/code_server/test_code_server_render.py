@@ -1,5 +1,6 @@
-"""Render tests of the code_server role for what the local target does not run: the .deb
-install paths (x86_64 and arm64), hashed passwords and auth none, and a wildcard bind.
+"""Render tests of the code_server role for what the local target does not run: the standalone,
+.deb, .rpm and local install paths (x86_64 and arm64), hashed passwords and auth none, and a wildcard
+bind. test_code_server_os_defaults.py covers the install method each OS gets.
 
 Each case runs tests/unit/roles/code_server/render_playbook.yml on the controller with the
 role's defaults and vars overridden by the case's settings. Expected values are written out
@@ -23,13 +24,17 @@ RELEASES = "https://github.com/coder/code-server/releases/download"
 # Stands in for the password the role generates on the box (a set_fact there).
 PASSWORD = "s3cret-Pass"  # noqa: S105 - test value
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$abc$def"
+# The box: Debian 13 on x86_64, as setup reports it.
+DEBIAN13 = {"architecture": "x86_64", "distribution": "Debian", "distribution_version": "13.1",
+            "distribution_major_version": "13", "os_family": "Debian"}
+SUM = "sha256:" + "ab" * 32
 
 
 def render(tmp_path: Path, **settings) -> tuple[dict, str, dict]:
     extra = {
         "out_dir": str(tmp_path),
         "ansible_python_interpreter": sys.executable,
-        "ansible_facts": {"architecture": "x86_64"},
+        "ansible_facts": DEBIAN13,
         "_code_server_password": PASSWORD,
         **settings,
     }
@@ -58,8 +63,8 @@ def render(tmp_path: Path, **settings) -> tuple[dict, str, dict]:
     return yaml.safe_load(config_text), unit, variables | {"config_text": config_text}
 
 
-def test_default_is_npm_with_a_generated_password_on_loopback(tmp_path):
-    config, unit, v = render(tmp_path)
+def test_npm_with_a_generated_password_on_loopback(tmp_path):
+    config, unit, v = render(tmp_path, code_server_install_method="npm")
     assert config == {
         "bind-addr": "127.0.0.1:8080",
         "auth": "password",
@@ -70,6 +75,8 @@ def test_default_is_npm_with_a_generated_password_on_loopback(tmp_path):
         "disable-update-check": True,
     }
     assert v["config_text"].startswith("#")  # ansible_managed header
+    assert v["method"] == "npm"
+    assert v["install"]["url"] == ""
     assert v["bin"] == "/usr/local/bin/code-server"
     assert "ExecStart=/usr/local/bin/code-server\n" in unit
     assert "User=%i\n" in unit
@@ -116,7 +123,7 @@ def test_paths_checked_in_the_home_cover_every_file_the_role_writes(tmp_path):
     getent = {"getent_passwd": {"admin": ["x", "1000", "1000", "", "/home/admin", "/bin/bash"]}}
     _, _, v = render(
         tmp_path,
-        ansible_facts={"architecture": "x86_64", **getent},
+        ansible_facts={**DEBIAN13, **getent},
         _code_server_cline_key="sk-test",
         code_server_extensions=["/srv/ext/my.ext-1.0.vsix", "publisher.name"],
     )
@@ -135,10 +142,21 @@ def test_paths_checked_in_the_home_cover_every_file_the_role_writes(tmp_path):
         assert parent == home or parent in v["user_paths"], parent
 
 
+def test_default_on_debian_13_is_the_standalone_release(tmp_path):
+    _, unit, v = render(tmp_path)
+    assert v["method"] == "standalone"
+    assert v["install"]["url"] == f"{RELEASES}/v4.100.3/code-server-4.100.3-linux-amd64.tar.gz"
+    assert v["download_path"] == "/var/cache/code-server/code-server-4.100.3-linux-amd64.tar.gz"
+    assert v["standalone_dir"] == "/usr/local/lib/code-server-4.100.3"
+    assert v["bin"] == "/usr/local/bin/code-server"
+    assert "ExecStart=/usr/local/bin/code-server\n" in unit
+
+
 def test_deb_from_the_upstream_release(tmp_path):
-    _, _, v = render(tmp_path, code_server_install_method="deb")
-    assert v["deb_url"] == f"{RELEASES}/v4.100.3/code-server_4.100.3_amd64.deb"
-    assert v["deb_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
+    _, _, v = render(tmp_path, code_server_install_method="deb", code_server_deb_checksum=SUM)
+    assert v["install"]["url"] == f"{RELEASES}/v4.100.3/code-server_4.100.3_amd64.deb"
+    assert v["install"]["checksum"] == SUM
+    assert v["download_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
     assert v["bin"] == "/usr/bin/code-server"
 
 
@@ -146,18 +164,33 @@ def test_deb_on_arm64(tmp_path):
     _, _, v = render(
         tmp_path,
         code_server_install_method="deb",
+        code_server_deb_checksum=SUM,
         code_server_version="4.99.0",
-        ansible_facts={"architecture": "aarch64"},
+        ansible_facts={**DEBIAN13, "architecture": "aarch64"},
     )
-    assert v["deb_url"] == f"{RELEASES}/v4.99.0/code-server_4.99.0_arm64.deb"
+    assert v["install"]["url"] == f"{RELEASES}/v4.99.0/code-server_4.99.0_arm64.deb"
     assert v["ripgrep_asset"] == "ripgrep-v13.0.0-10-aarch64-unknown-linux-musl.tar.gz"
+
+
+def test_rpm_from_the_upstream_release(tmp_path):
+    _, unit, v = render(
+        tmp_path,
+        code_server_install_method="rpm",
+        code_server_rpm_checksum=SUM,
+        ansible_facts={"architecture": "aarch64", "distribution": "Amazon", "distribution_version": "2023",
+                       "distribution_major_version": "2023", "os_family": "RedHat"},
+    )
+    assert v["install"]["url"] == f"{RELEASES}/v4.100.3/code-server-4.100.3-arm64.rpm"
+    assert v["download_path"] == "/var/cache/code-server/code-server-4.100.3-arm64.rpm"
+    assert v["bin"] == "/usr/bin/code-server"
+    assert "ExecStart=/usr/bin/code-server\n" in unit
 
 
 def test_local_deb_keeps_its_file_name(tmp_path):
     _, _, v = render(
         tmp_path, code_server_install_method="local", code_server_deb_src="/srv/artifacts/code-server_4.100.3_amd64.deb"
     )
-    assert v["deb_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
+    assert v["download_path"] == "/var/cache/code-server/code-server_4.100.3_amd64.deb"
     assert v["bin"] == "/usr/bin/code-server"
 
 

@@ -105,6 +105,7 @@ def test_acl_is_installed_before_anything_runs_as_the_user():
     it logs in as a third user: main.yml installs acl then, before the first include as the user."""
     main = load("main.yml")
     names = [module_of(t) if included(t) is None else included(t) for t in main]
-    assert names.index("ansible.builtin.apt") < names.index("configure.yml")
-    apt = main[names.index("ansible.builtin.apt")]
-    assert apt["ansible.builtin.apt"]["name"] == "acl"
+    # ansible.builtin.package: apt on Debian and Ubuntu, dnf on Amazon Linux and the RHEL family.
+    assert names.index("ansible.builtin.package") < names.index("configure.yml")
+    package = main[names.index("ansible.builtin.package")]
+    assert package["ansible.builtin.package"]["name"] == "acl"
