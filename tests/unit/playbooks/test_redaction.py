@@ -1,4 +1,6 @@
-"""logs.yml / diagnose.yml masking: every secret kept on the box, and token/password shapes."""
+"""logs.yml / diagnose.yml masking end to end: tasks/secret_values.yml reads every secret kept on the box and
+llmops.devbox.ops_redact masks them and the token/password shapes of vars/ops.yml. The shapes and escapes are
+tested on the filter (tests/unit/plugins/filter/test_ops_redact.py)."""
 
 import json
 
@@ -13,7 +15,7 @@ PLAY = """
       ansible.builtin.include_tasks: @ROOT@/playbooks/tasks/secret_values.yml
     - name: Write the masked text
       ansible.builtin.copy:
-        content: "{{ _ops_redacted }}"
+        content: "{{ _ops_text | llmops.devbox.ops_redact(_ops_secret_values | default([]), _ops_redact_patterns) }}"
         dest: "{{ playbook_dir }}/masked.txt"
         mode: "0600"
       vars:
