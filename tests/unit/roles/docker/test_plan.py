@@ -33,7 +33,7 @@ COMPOSE_DEST = "/usr/local/lib/docker/cli-plugins/docker-compose"
 DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
 
 
-def facts(distribution, major, release, family, arch="x86_64", mounts=None):
+def facts(distribution, major, release, family, arch="x86_64"):
     return {
         "distribution": distribution,
         "distribution_major_version": major,
@@ -41,8 +41,18 @@ def facts(distribution, major, release, family, arch="x86_64", mounts=None):
         "distribution_release": release,
         "os_family": family,
         "architecture": arch,
-        "mounts": mounts if mounts is not None else [{"mount": "/", "size_available": 100 * GIB}],
     }
+
+
+def measured(path, mount, free_gib):
+    """A disk entry as llmops.devbox.box_probe returns it (the nearest parent mount is its business)."""
+    return {"path": path, "exists": True, "measured": path, "mount": mount, "fstype": "ext4",
+            "free_bytes": int(free_gib * GIB), "size_bytes": 500 * GIB, "error": ""}
+
+
+# What the preflight's probe reports unless a case says otherwise: 100 GiB free for /var/lib/docker.
+PROBE = {"changed": False, "disk": [measured("/var/lib/docker", "/", 100)],
+         "apt_lists": {"path": "/var/lib/apt/lists", "present": True, "count": 4, "newest_age": 60, "error": ""}}
 
 
 DEBIAN12 = facts("Debian", "12", "bookworm", "Debian")
@@ -72,59 +82,35 @@ CASES = {
     "bad_source": (DEBIAN13, {"docker_install_source": "snap"}),
     "centos9": (facts("CentOS", "9", "NA", "RedHat"), {}),
     "debian13_ppc": (facts("Debian", "13", "trixie", "Debian", arch="ppc64le"), {}),
-    "small_docker_volume": (
-        facts(
-            "Debian",
-            "13",
-            "trixie",
-            "Debian",
-            mounts=[
-                {"mount": "/", "size_available": 100 * GIB},
-                {"mount": "/var/lib/docker", "size_available": 5 * GIB},
-            ],
-        ),
-        {},
-    ),
+    "small_docker_volume": (DEBIAN13, {"fake_probe": {"disk": [measured("/var/lib/docker", "/var/lib/docker", 5)]}}),
     "small_parent_mount": (
-        facts(
-            "Debian",
-            "13",
-            "trixie",
-            "Debian",
-            mounts=[
-                {"mount": "/", "size_available": 12 * GIB},
-                {"mount": "/var/lib", "size_available": 1 * GIB},
-                {"mount": "/var/lib/docker-other", "size_available": 500 * GIB},  # a sibling, not a parent
-            ],
-        ),
-        {"docker_min_free_disk_gib": 2},
+        DEBIAN13,
+        {"docker_min_free_disk_gib": 2, "fake_probe": {"disk": [measured("/var/lib/docker", "/var/lib", 1)]}},
     ),
     "lower_limit": (
-        facts(
-            "Debian",
-            "13",
-            "trixie",
-            "Debian",
-            mounts=[
-                {"mount": "/", "size_available": 12 * GIB},
-            ],
-        ),
-        {"docker_min_free_disk_gib": 10},
+        DEBIAN13,
+        {"docker_min_free_disk_gib": 10, "fake_probe": {"disk": [measured("/var/lib/docker", "/", 12)]}},
     ),
     "data_root_elsewhere": (
-        facts(
-            "Debian",
-            "13",
-            "trixie",
-            "Debian",
-            mounts=[
-                {"mount": "/", "size_available": 100 * GIB},
-                {"mount": "/data", "size_available": 3 * GIB},
-            ],
-        ),
-        {"docker_daemon_config_overrides": {"data-root": "/data/docker", "log-opts": {"max-size": "50m"}}},
+        DEBIAN13,
+        {
+            "docker_daemon_config_overrides": {"data-root": "/data/docker", "log-opts": {"max-size": "50m"}},
+            # Measured for both: the plan must read the entry of data-root.
+            "fake_probe": {"disk": [measured("/var/lib/docker", "/", 100), measured("/data/docker", "/data", 3)]},
+        },
     ),
-    "no_mount_facts": (facts("Debian", "13", "trixie", "Debian", mounts=[]), {}),
+    "disk_not_measured": (
+        DEBIAN13,
+        {"fake_probe": {"disk": [{**measured("/var/lib/docker", "", 0), "free_bytes": None, "size_bytes": None,
+                                  "error": "statvfs(/var/lib) failed: Permission denied"}]}},
+    ),
+    "no_probe": (DEBIAN13, {"fake_probe": {}}),
+    "no_apt_lists": (
+        UBUNTU24,
+        {"fake_probe": {**PROBE, "apt_lists": {"path": "/var/lib/apt/lists", "present": False, "count": 0,
+                                               "newest_age": None, "error": ""}}},
+    ),
+    "disk_full": (DEBIAN13, {"fake_probe": {"disk": [measured("/var/lib/docker", "/", 0)]}}),
     "daemon_overrides": (
         DEBIAN13,
         {
@@ -146,6 +132,7 @@ def results(tmp_path_factory):
             "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
             "fake_facts": host_facts,
+            "fake_probe": PROBE,
             **role_vars,
         }
     inventory = tmp / "inventory.yml"
@@ -387,8 +374,8 @@ def test_free_disk_is_checked_on_the_filesystem_of_var_lib_docker(results):
     assert "docker_min_free_disk_gib=20" in msg
 
 
-def test_free_disk_uses_the_nearest_parent_mount(results):
-    # /var/lib (1 GiB) holds /var/lib/docker; /var/lib/docker-other (500 GiB) is not a parent of it.
+def test_free_disk_names_the_mount_the_probe_found(results):
+    # The probe measures the nearest parent mount (tests/unit/plugins/modules/test_box_probe.py).
     msg = failure(results, "small_parent_mount")
     assert "Only 1.0 GiB free on /var/lib," in msg
     assert "docker_min_free_disk_gib=2 GiB" in msg
@@ -403,8 +390,28 @@ def test_free_disk_follows_data_root(results):
     assert "Only 3.0 GiB free on /data" in msg and "/data/docker" in msg
 
 
-def test_free_disk_without_mount_facts_says_how_to_fix(results):
-    assert "docker_min_free_disk_gib to 0" in failure(results, "no_mount_facts")
+def test_a_full_disk_is_reported_as_full(results):
+    assert "Only 0.0 GiB free on /," in failure(results, "disk_full")
+
+
+@pytest.mark.parametrize(("host", "why"), [("disk_not_measured", "statvfs(/var/lib) failed: Permission denied"),
+                                           ("no_probe", "the preflight did not measure /var/lib/docker")])
+def test_free_disk_not_measured_says_why_and_how_to_skip(results, host, why):
+    msg = failure(results, host)
+    assert "Cannot tell the free space for /var/lib/docker" in msg and why in msg
+    assert "docker_min_free_disk_gib to 0" in msg
+
+
+# --- apt package lists --------------------------------------------------------------------
+
+
+def test_the_plan_records_whether_apt_has_package_lists(results):
+    # An image without lists gets them refreshed (cache_valid_time 0) and check mode skips the install.
+    assert plan(results, "debian13_auto")["apt_lists_present"] is True
+    assert plan(results, "no_apt_lists")["apt_lists_present"] is False
+    for name in ("install-apt-distribution.yml", "install-apt-docker-ce.yml"):
+        text = (ROLE / "tasks" / name).read_text()
+        assert "_docker_plan.apt_lists_present" in text and "/var/lib/apt/lists" not in text, name
 
 
 # --- daemon.json --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, urlsplit
@@ -130,6 +131,11 @@ REFUSALS = {
     "project_dir_space": ({"litellm_project_dir": "/opt/lite llm"}, "role variables", ["litellm_project_dir"]),
     "stop_grace_injection": ({"litellm_stop_grace_period": "1s\n    privileged: true"}, "role variables",
                              ["litellm_stop_grace_period a whole number"]),
+    # What the box answers (llmops.devbox.box_probe): the stats port held by something else (the test
+    # holds it open, see rendered()).
+    "stats_port_taken": ({}, "proxy ports to be free",
+                         ["is already in use by something other than this LiteLLM stack", "listening: ", "(pid ",
+                          "litellm_port / litellm_haproxy_stats_port to a free port"]),
 }
 SECRET_WORDS = ["sk-literal-provider-key", "literal-aws-secret", "secret-line", "sk-1234", "sk-lf-x"]
 
@@ -147,10 +153,30 @@ def rendered(tmp_path_factory):
                                                    "postgres_password": PASSWORD})
     hosts["hostile"]["fake_log_lines"] = unsafe(fake_log_lines())
     hosts.update({name: {**base, **unsafe(case)} for name, (case, _, _) in REFUSALS.items()})
+    # The preflight checks that nothing else holds the proxy's ports: give the hosts that must pass free ones.
+    for name in PREFLIGHT_PASSES:
+        hosts[name].update(zip(("litellm_port", "litellm_haproxy_stats_port"), free_ports(2)))
     inventory = {"all": {"hosts": hosts, "children": {
         "render": {"hosts": {name: None for name in CASES}},
         "preflight": {"hosts": {name: None for name in PREFLIGHT_PASSES + sorted(REFUSALS)}}}}}
-    return out, run_playbook(HERE / "hostile_playbook.yml", inventory, out, check=True)
+    with socket.socket() as taken:  # something else on the stats port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        hosts["stats_port_taken"].update(litellm_port=free_ports(1)[0],
+                                         litellm_haproxy_stats_port=taken.getsockname()[1])
+        return out, run_playbook(HERE / "hostile_playbook.yml", inventory, out, check=True)
+
+
+def free_ports(count: int) -> list[int]:
+    """count different ports nothing listens on (held together while chosen, so they differ)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def database_url() -> str:

@@ -1,0 +1,766 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llmops.devbox developers
+# Apache License 2.0 (see galaxy.yml), which is compatible with the GNU General Public License version 3.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: box_probe
+short_description: Answer, in one call, what the roles' preflights ask of a box (Compose, Docker, disk, ports, apt)
+version_added: 0.2.0
+description:
+  - Reads the box and changes nothing. Each probe runs only when asked for, and its answer is returned under its own
+    key; a probe that cannot answer (no docker binary, a daemon that does not answer, a port nobody listens on)
+    returns that as data, never as a module failure, so the role's assert can say what to change.
+  - O(compose) runs C(docker compose version --short). O(docker) runs C(docker info). O(containers) and O(networks)
+    each run one C(docker ps) or C(docker network ls) for every entry together.
+  - O(disk_paths) measures the free space of the filesystem holding each path with C(statvfs) on the nearest
+    existing parent, so a path that does not exist yet (V(/var/lib/docker) before Docker is installed) is measured
+    where it will be created.
+  - O(ports) tries to connect to each host and port, with the rule of the filter P(llmops.devbox.connect_address#filter)
+    (a wildcard bind is reached on the loopback of its family), and lists every TCP socket listening on that port
+    with the process that owns it, from C(/proc/net/tcp), C(/proc/net/tcp6) and C(/proc/*/fd), or from C(ss -ltnpH)
+    where C(/proc/net) cannot be read. Owners of other users' sockets are only found when run as root.
+  - O(apt_lists) says whether the apt lists directory holds downloaded package lists and how old the newest is.
+author:
+  - llmops.devbox developers (!UNKNOWN)
+options:
+  compose:
+    description: Ask C(docker compose version --short); answer in RV(compose).
+    type: bool
+    default: false
+  docker:
+    description: Ask C(docker info); answer in RV(docker).
+    type: bool
+    default: false
+  disk_paths:
+    description: Paths whose filesystem's free space is wanted; answer in RV(disk), in the same order.
+    type: list
+    elements: path
+    default: []
+  ports:
+    description: TCP ports to check; answer in RV(ports), in the same order.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description:
+          - The address the service binds (or would bind) to, as a role's C(*_bind_address) gives it. V(0.0.0.0),
+            V(::), V([::]) and an empty string are wildcards, connected to on V(127.0.0.1) or V(::1).
+        type: str
+        default: 127.0.0.1
+      port:
+        description: The TCP port, 1 to 65535.
+        type: int
+        required: true
+  containers:
+    description:
+      - Running containers of Compose services, looked up by their Compose labels with one C(docker ps); answer in
+        RV(containers), in the same order.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      project:
+        description: The Compose project name (label C(com.docker.compose.project)).
+        type: str
+        required: true
+      service:
+        description: The Compose service name (label C(com.docker.compose.service)).
+        type: str
+        required: true
+  networks:
+    description: Docker network names whose existence is wanted, with one C(docker network ls); answer in RV(networks).
+    type: list
+    elements: str
+    default: []
+  apt_lists:
+    description: Look for downloaded apt package lists (files matching C(*_Packages*)); answer in RV(apt_lists).
+    type: bool
+    default: false
+  apt_lists_dir:
+    description: Where apt keeps its package lists.
+    type: path
+    default: /var/lib/apt/lists
+  timeout:
+    description:
+      - Seconds to wait for each port connection. Each docker command may take up to 30 times as long
+        (a daemon that hangs is reported as not answering).
+    type: float
+    default: 1.0
+attributes:
+  check_mode:
+    support: full
+    description: Probes the same way in check mode; it never changes anything.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to show.
+notes:
+  - The result's C(changed) is always V(false).
+seealso:
+  - plugin: llmops.devbox.connect_address
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Probe the box before deploying Langfuse
+  llmops.devbox.box_probe:
+    compose: true
+    disk_paths: [/var/lib/docker]
+    ports:
+      - host: "{{ langfuse_bind_address }}"
+        port: "{{ langfuse_port }}"
+    containers:
+      - project: langfuse
+        service: langfuse-web
+  register: __box
+
+- name: Require Docker Compose v2
+  ansible.builtin.assert:
+    that: __box.compose.v2
+    fail_msg: "docker compose version failed ({{ __box.compose.stderr }}): install Docker first."
+
+- name: Require 10 GiB free where Docker keeps its data
+  ansible.builtin.assert:
+    that: __box.disk[0].free_bytes is not none and __box.disk[0].free_bytes >= 10 * 1024**3
+    fail_msg: >-
+      Only {{ ((__box.disk[0].free_bytes or 0) / 1024**3) | round(1) }} GiB free on {{ __box.disk[0].mount }}
+      {{- (' (' ~ __box.disk[0].error ~ ')') if __box.disk[0].error else '' }}.
+
+- name: Require the port to be free unless the stack runs
+  ansible.builtin.assert:
+    that: __box.containers[0].running | length > 0 or not __box.ports[0].in_use
+    fail_msg: "Port {{ langfuse_port }} is in use: {{ __box.ports[0].holders | join(', ') }}."
+
+- name: Wait until the engine answers after a restart
+  llmops.devbox.box_probe:
+    docker: true
+  register: __engine
+  until: __engine.docker.answers
+  retries: 5
+  delay: 2
+"""
+
+RETURN = r"""
+compose:
+  description: What C(docker compose version --short) answered.
+  returned: when O(compose=true)
+  type: dict
+  contains:
+    rc:
+      description: Exit code; V(127) when no docker binary was found, V(-1) when it did not end within the timeout.
+      type: int
+    version:
+      description: The version it printed, as printed (V(2.36.2) or V(v2.36.2)); empty when it failed.
+      type: str
+    v2:
+      description: True when it answered (rc 0) with Compose version 2 or later (the C(docker compose) plugin).
+      type: bool
+    stderr:
+      description: Its error output, white space trimmed (the reason when it failed).
+      type: str
+  sample: {rc: 0, version: 2.36.2, v2: true, stderr: ""}
+docker:
+  description: What C(docker info) answered.
+  returned: when O(docker=true)
+  type: dict
+  contains:
+    answers:
+      description: True when the engine answered and reported its version.
+      type: bool
+    rc:
+      description: Exit code of C(docker info) (127 without a docker binary, -1 after the timeout).
+      type: int
+    server_version:
+      description: The engine's version, empty when it did not answer.
+      type: str
+    root_dir:
+      description: Where the engine keeps its data (C(DockerRootDir)), empty when it did not answer.
+      type: str
+    error:
+      description: Why it did not answer (error output or the server errors it reported), empty when it did.
+      type: str
+  sample: {answers: true, rc: 0, server_version: 28.5.2, root_dir: /var/lib/docker, error: ""}
+disk:
+  description: One entry per O(disk_paths) entry, in the same order.
+  returned: when O(disk_paths) is not empty
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path asked for.
+      type: str
+    exists:
+      description: Whether the path itself exists.
+      type: bool
+    measured:
+      description: The nearest existing parent (or the path itself) that was measured.
+      type: str
+    mount:
+      description: Mount point of the filesystem holding it (the longest mount point that is a parent).
+      type: str
+    fstype:
+      description: Type of that filesystem, empty when unknown.
+      type: str
+    free_bytes:
+      description: Bytes free for unprivileged users (as C(df) shows as available); null when it could not be measured.
+      type: int
+    size_bytes:
+      description: Size of the filesystem in bytes; null when it could not be measured.
+      type: int
+    error:
+      description: Why it could not be measured, empty otherwise.
+      type: str
+  sample: [{path: /var/lib/docker, exists: false, measured: /var/lib, mount: /, fstype: ext4,
+            free_bytes: 21474836480, size_bytes: 32212254720, error: ""}]
+ports:
+  description: One entry per O(ports) entry, in the same order.
+  returned: when O(ports) is not empty
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The bind address asked about.
+      type: str
+    port:
+      description: The port.
+      type: int
+    connect_host:
+      description: The address connected to (see P(llmops.devbox.connect_address#filter)).
+      type: str
+    listening:
+      description: Whether a connection to RV(ports[].connect_host) on the port was accepted.
+      type: bool
+    in_use:
+      description:
+        - Whether binding the host and port would clash with what is there - a connection was accepted, or a socket
+          listens on the same address, on a wildcard, or (for a wildcard host) on any address of the port.
+      type: bool
+    holders:
+      description:
+        - The listeners that clash with the host, each as text for a message, e.g.
+          V(docker-proxy (pid 4242\) on 0.0.0.0:3000) or V(an unknown process on [::]:3000).
+      type: list
+      elements: str
+    listeners:
+      description: Every TCP socket listening on the port, on any address.
+      type: list
+      elements: dict
+      contains:
+        address:
+          description: The local address it listens on (V(0.0.0.0), V(::), V(127.0.0.1) ...).
+          type: str
+        clashes:
+          description: Whether it clashes with a bind on RV(ports[].host).
+          type: bool
+        pid:
+          description: Process id of its owner (the lowest when several share it), null when unknown.
+          type: int
+        process:
+          description: Name of that process (C(/proc/<pid>/comm)), empty when unknown.
+          type: str
+        cgroup:
+          description: The control group of that process (its systemd unit shows here), empty when unknown.
+          type: str
+    owner_lookup:
+      description: How owners were found - V(proc), V(ss), or V(none) when neither could be read.
+      type: str
+    error:
+      description: Why the connection failed other than by being refused (a timeout, no route), empty otherwise.
+      type: str
+  sample: [{host: 127.0.0.1, port: 3000, connect_host: 127.0.0.1, listening: true, in_use: true,
+            holders: ["docker-proxy (pid 4242) on 127.0.0.1:3000"],
+            listeners: [{address: 127.0.0.1, clashes: true, pid: 4242, process: docker-proxy,
+                         cgroup: "0::/system.slice/docker.service"}], owner_lookup: proc, error: ""}]
+containers:
+  description: One entry per O(containers) entry, in the same order.
+  returned: when O(containers) is not empty
+  type: list
+  elements: dict
+  contains:
+    project:
+      description: The Compose project.
+      type: str
+    service:
+      description: The Compose service.
+      type: str
+    running:
+      description: Ids of its running containers (empty when none runs or docker did not answer).
+      type: list
+      elements: str
+    error:
+      description: Why C(docker ps) failed, empty when it answered.
+      type: str
+networks:
+  description: One entry per O(networks) entry, in the same order.
+  returned: when O(networks) is not empty
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The network name.
+      type: str
+    exists:
+      description: Whether a network of exactly that name exists (false when docker did not answer).
+      type: bool
+    error:
+      description: Why C(docker network ls) failed, empty when it answered.
+      type: str
+apt_lists:
+  description: What the apt lists directory holds.
+  returned: when O(apt_lists=true)
+  type: dict
+  contains:
+    path:
+      description: The directory looked at.
+      type: str
+    present:
+      description: Whether it holds at least one downloaded package list.
+      type: bool
+    count:
+      description: How many package list files it holds.
+      type: int
+    newest_age:
+      description: Age in whole seconds of the newest package list; null when there is none.
+      type: int
+    error:
+      description: Why the directory could not be read (it does not exist on a non-apt box), empty otherwise.
+      type: str
+  sample: {path: /var/lib/apt/lists, present: true, count: 6, newest_age: 5400, error: ""}
+"""
+
+# Ansible requires the documentation blocks before any import, hence the E402 waivers.
+import errno  # noqa: E402
+import fnmatch  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.llmops.devbox.plugins.module_utils._address import (  # noqa: E402
+    bare,
+    connect_address,
+    parse_ip,
+)
+
+TCP_LISTEN = "0A"
+PROC_NET = ("/proc/net/tcp", "/proc/net/tcp6")
+APT_LIST_PATTERN = "*_Packages*"
+# docker commands get this many times the port timeout (30 s with the default of 1 s).
+DOCKER_TIMEOUT_FACTOR = 30
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def run(argv, timeout):
+    """(rc, stdout, stderr) of argv, in the C locale; rc 127 without the binary, -1 after the timeout."""
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return -1, "", f"{' '.join(argv)} did not end within {timeout:g} s"
+    except OSError as exc:
+        return 127, "", f"cannot run {argv[0]}: {exc.strerror or exc}"
+    return (proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+class Docker:
+    """The docker CLI, looked up once; every call answers (rc, stdout, stderr)."""
+
+    def __init__(self, module, timeout):
+        self.path = module.get_bin_path("docker")
+        self.timeout = timeout
+
+    def __call__(self, *args):
+        if not self.path:
+            return 127, "", "docker: command not found (no docker binary on PATH)"
+        return run([self.path, *args], self.timeout)
+
+
+def compose_version(docker):
+    rc, out, err = docker("compose", "version", "--short")
+    version = out.strip() if rc == 0 else ""
+    match = re.match(r"^v?(\d+)\.", version)
+    return {"rc": rc, "version": version, "v2": bool(rc == 0 and match and int(match.group(1)) >= 2),
+            "stderr": err.strip()}
+
+
+def docker_info(docker):
+    rc, out, err = docker("info", "--format", "{{json .}}")
+    info = {}
+    try:
+        info = json.loads(out) if out.strip() else {}
+    except ValueError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    version = str(info.get("ServerVersion") or "")
+    answers = rc == 0 and bool(version)
+    server_errors = info.get("ServerErrors") or []
+    error = "" if answers else "; ".join([err.strip()] + [str(e) for e in server_errors if e]).strip("; ")
+    if not answers and not error:
+        error = f"docker info ended with rc {rc} and no server version"
+    return {"answers": answers, "rc": rc, "server_version": version if answers else "",
+            "root_dir": str(info.get("DockerRootDir") or "") if answers else "", "error": error}
+
+
+def containers(docker, wanted):
+    rc, out, err = docker("ps", "--format",
+                          '{{.ID}}\t{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}')
+    found = []
+    for line in out.splitlines() if rc == 0 else []:
+        parts = line.split("\t")
+        if len(parts) == 3:
+            found.append(parts)
+    error = "" if rc == 0 else (err.strip() or f"docker ps ended with rc {rc}")
+    return [{"project": w["project"], "service": w["service"], "error": error,
+             "running": [cid for cid, project, service in found
+                         if project == w["project"] and service == w["service"]]}
+            for w in wanted]
+
+
+def networks(docker, names):
+    rc, out, err = docker("network", "ls", "--format", "{{.Name}}")
+    existing = set(out.split()) if rc == 0 else set()
+    error = "" if rc == 0 else (err.strip() or f"docker network ls ended with rc {rc}")
+    return [{"name": name, "exists": name in existing, "error": error} for name in names]
+
+
+# --- disk ----------------------------------------------------------------------------------
+
+
+def _unescape_mount(field):
+    """/proc/mounts writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def read_mounts(path="/proc/self/mounts"):
+    """[(mount point, fstype)] of the mount table, [] when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    mounts = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3:
+            mounts.append((_unescape_mount(fields[1]), fields[2]))
+    return mounts
+
+
+def _is_under(path, parent):
+    return parent == "/" or path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def mount_of(path, mounts):
+    """(mount point, fstype) holding path: the longest mount point that is a parent of it."""
+    best, fstype = "", ""
+    for point, kind in mounts:
+        if _is_under(path, point) and len(point) >= len(best):
+            best, fstype = point, kind
+    if best:
+        return best, fstype
+    walk = path
+    while not os.path.ismount(walk) and walk != os.path.dirname(walk):
+        walk = os.path.dirname(walk)
+    return walk, ""
+
+
+def disk(path, mounts):
+    asked = os.path.abspath(path)
+    measured = asked
+    while not os.path.exists(measured) and measured != os.path.dirname(measured):
+        measured = os.path.dirname(measured)
+    result = {"path": path, "exists": os.path.exists(asked), "measured": measured, "mount": "", "fstype": "",
+              "free_bytes": None, "size_bytes": None, "error": ""}
+    try:
+        stat = os.statvfs(measured)
+    except OSError as exc:
+        result["error"] = f"statvfs({measured}) failed: {exc.strerror or exc}"
+        return result
+    result["free_bytes"] = stat.f_bavail * stat.f_frsize
+    result["size_bytes"] = stat.f_blocks * stat.f_frsize
+    result["mount"], result["fstype"] = mount_of(os.path.realpath(measured), mounts)
+    return result
+
+
+# --- ports ---------------------------------------------------------------------------------
+
+
+def _proc_address(hexaddr):
+    """Address of /proc/net/tcp{,6} (little-endian 32-bit words in hex) as text."""
+    raw = bytes.fromhex(hexaddr)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(words) == 4:
+        return socket.inet_ntop(socket.AF_INET, words)
+    address = socket.inet_ntop(socket.AF_INET6, words)
+    mapped = parse_ip(address)
+    return str(mapped) if mapped is not None and mapped.version == 4 else address
+
+
+def proc_listeners(paths=PROC_NET):
+    """{port: [(address, inode)]} of listening TCP sockets; None when /proc/net cannot be read."""
+    found, read_any = {}, False
+    for path in paths:
+        try:
+            with open(path, encoding="ascii", errors="replace") as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        read_any = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != TCP_LISTEN:
+                continue
+            hexaddr, _, hexport = fields[1].partition(":")
+            try:
+                found.setdefault(int(hexport, 16), []).append((_proc_address(hexaddr), fields[9]))
+            except ValueError:
+                continue
+    return found if read_any else None
+
+
+def socket_owners(inodes, proc="/proc"):
+    """{inode: lowest pid} for the socket inodes, from the fd links of every process we may read."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    owners = {}
+    if not wanted:
+        return owners
+    try:
+        pids = sorted(int(name) for name in os.listdir(proc) if name.isdigit())
+    except OSError:
+        return owners
+    for pid in pids:
+        fd_dir = os.path.join(proc, str(pid), "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            inode = wanted.get(target)
+            if inode is not None and inode not in owners:
+                owners[inode] = pid
+        if len(owners) == len(wanted):
+            break
+    return owners
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def process_info(pid, proc="/proc"):
+    if pid is None:
+        return {"pid": None, "process": "", "cgroup": ""}
+    return {"pid": pid, "process": _read(os.path.join(proc, str(pid), "comm")),
+            "cgroup": _read(os.path.join(proc, str(pid), "cgroup"))}
+
+
+SS_USERS = re.compile(r'\("([^"]*)",pid=(\d+)')
+
+
+def ss_listeners(ss_path, timeout):
+    """{port: [(address, pid, process)]} from `ss -ltnpH`; None when ss is missing or fails."""
+    if not ss_path:
+        return None
+    rc, out, _ = run([ss_path, "-ltnpH"], timeout)
+    if rc != 0:
+        return None
+    found = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        local = fields[3]
+        address, _, port = local.rpartition(":")
+        address = bare(address.split("%", 1)[0])
+        mapped = parse_ip(address)
+        address = "0.0.0.0" if address == "*" else (str(mapped) if mapped is not None else address)
+        try:
+            port = int(port)
+        except ValueError:
+            continue
+        owners = SS_USERS.findall(" ".join(fields[5:]))
+        pids = sorted((int(pid), name) for name, pid in owners)
+        pid, name = pids[0] if pids else (None, "")
+        found.setdefault(port, []).append((address, pid, name))
+    return found
+
+
+def clashes(host, listener):
+    """Whether binding host clashes with a socket listening on listener (same port).
+
+    The same address clashes; a wildcard on either side clashes within its family; an IPv6 wildcard
+    (it may be dual-stack: IPV6_V6ONLY is not visible) and '' / * clash with everything.
+    """
+    host_text, listener_text = bare(host), bare(listener)
+    if host_text in ("", "*") or listener_text in ("", "*"):
+        return True
+    host_ip, listener_ip = parse_ip(host_text), parse_ip(listener_text)
+    if host_ip is None or listener_ip is None:
+        return host_text == listener_text
+    if host_ip == listener_ip:
+        return True
+    for one, other in ((host_ip, listener_ip), (listener_ip, host_ip)):
+        if one.is_unspecified and (one.version == 6 or other.version == one.version):
+            return True
+    return False
+
+
+def holder(listener, port):
+    """'docker-proxy (pid 4242) on 0.0.0.0:3000', for a message."""
+    address = listener["address"]
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if listener["pid"] is None:
+        return f"an unknown process on {where}"
+    return f"{listener['process'] or 'process'} (pid {listener['pid']}) on {where}"
+
+
+def try_connect(host, port, timeout):
+    """(accepted, error): a refused connection is (False, '')."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return False, f"cannot resolve {host}: {exc}"
+    error = ""
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+            return True, ""
+        except ConnectionRefusedError:
+            continue
+        except OSError as exc:
+            if exc.errno == errno.ECONNREFUSED:
+                continue
+            error = f"connecting to {host}:{port}: {exc.strerror or exc}"
+        finally:
+            sock.close()
+    return False, error
+
+
+def ports(wanted, timeout, ss_path):
+    table = proc_listeners()
+    lookup = "proc"
+    owners = {}
+    if table is not None:
+        inodes = [inode for w in wanted for _, inode in table.get(w["port"], [])]
+        owners = socket_owners(inodes)
+    else:
+        table = ss_listeners(ss_path, timeout * DOCKER_TIMEOUT_FACTOR)
+        lookup = "ss" if table is not None else "none"
+    results = []
+    for w in wanted:
+        host, port = w["host"] if w["host"] is not None else "127.0.0.1", w["port"]
+        target = connect_address(host)
+        listening, error = try_connect(target, port, timeout)
+        listeners = []
+        for entry in (table or {}).get(port, []):
+            if lookup == "proc":
+                address, inode = entry
+                info = process_info(owners.get(inode))
+            else:
+                address, pid, name = entry
+                info = process_info(pid)
+                info["process"] = info["process"] or name
+            listeners.append({"address": address, "clashes": clashes(host, address), **info})
+        holders = [holder(listener, port) for listener in listeners if listener["clashes"]]
+        results.append({"host": host, "port": port, "connect_host": target, "listening": listening,
+                        "in_use": listening or bool(holders), "holders": holders,
+                        "listeners": listeners, "owner_lookup": lookup, "error": error})
+    return results
+
+
+# --- apt -----------------------------------------------------------------------------------
+
+
+def apt_lists(path, now=None):
+    result = {"path": path, "present": False, "count": 0, "newest_age": None, "error": ""}
+    try:
+        entries = [entry for entry in os.scandir(path)
+                   if fnmatch.fnmatch(entry.name, APT_LIST_PATTERN) and entry.is_file()]
+    except OSError as exc:
+        result["error"] = f"cannot read {path}: {exc.strerror or exc}"
+        return result
+    if entries:
+        newest = max(entry.stat().st_mtime for entry in entries)
+        now = time.time() if now is None else now
+        result.update(present=True, count=len(entries), newest_age=max(0, int(now - newest)))
+    return result
+
+
+# --- module --------------------------------------------------------------------------------
+
+
+def probe(module):
+    params = module.params
+    timeout = params["timeout"]
+    for entry in params["ports"]:
+        if not 1 <= entry["port"] <= 65535:
+            module.fail_json(msg=f"ports: port {entry['port']} is not a TCP port (1 to 65535).")
+    result = {"changed": False}
+    needs_docker = params["compose"] or params["docker"] or params["containers"] or params["networks"]
+    docker = Docker(module, timeout * DOCKER_TIMEOUT_FACTOR) if needs_docker else None
+    if params["compose"]:
+        result["compose"] = compose_version(docker)
+    if params["docker"]:
+        result["docker"] = docker_info(docker)
+    if params["containers"]:
+        result["containers"] = containers(docker, params["containers"])
+    if params["networks"]:
+        result["networks"] = networks(docker, params["networks"])
+    if params["disk_paths"]:
+        mounts = read_mounts()
+        result["disk"] = [disk(path, mounts) for path in params["disk_paths"]]
+    if params["ports"]:
+        result["ports"] = ports(params["ports"], timeout, module.get_bin_path("ss"))
+    if params["apt_lists"]:
+        result["apt_lists"] = apt_lists(params["apt_lists_dir"])
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "compose": {"type": "bool", "default": False},
+            "docker": {"type": "bool", "default": False},
+            "disk_paths": {"type": "list", "elements": "path", "default": []},
+            "ports": {"type": "list", "elements": "dict", "default": [], "options": {
+                "host": {"type": "str", "default": "127.0.0.1"},
+                "port": {"type": "int", "required": True},
+            }},
+            "containers": {"type": "list", "elements": "dict", "default": [], "options": {
+                "project": {"type": "str", "required": True},
+                "service": {"type": "str", "required": True},
+            }},
+            "networks": {"type": "list", "elements": "str", "default": []},
+            "apt_lists": {"type": "bool", "default": False},
+            "apt_lists_dir": {"type": "path", "default": "/var/lib/apt/lists"},
+            "timeout": {"type": "float", "default": 1.0},
+        },
+        supports_check_mode=True,
+    )
+    module.exit_json(**probe(module))
+
+
+if __name__ == "__main__":
+    main()
