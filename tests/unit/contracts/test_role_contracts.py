@@ -32,7 +32,7 @@ def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("contracts")
     host = {"out_dir": str(out), "roles_dir": str(ROOT / "roles"), "role_path": str(ROOT / "roles" / "litellm"),
             "ansible_python_interpreter": sys.executable,
-            "_langfuse_secrets": SECRETS, "__langfuse_api_key": {"public_key": "pk-lf-x", "secret_key": "sk-lf-x"},
+            "_langfuse_secrets": SECRETS, "_langfuse_project_keys": {"public_key": "pk-lf-x", "secret_key": "sk-lf-x"},
             "_litellm_secrets": {"master_key": "sk-m", "salt_key": "sk-s", "postgres_password": "p" * 24,
                                  "connection_key": "sk-c"},
             "litellm_langfuse_public_key": "pk-lf-x", "litellm_langfuse_secret_key": "sk-lf-x"}

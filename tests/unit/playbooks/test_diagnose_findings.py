@@ -9,6 +9,8 @@ PLAY = """
   vars_files:
     - @ROOT@/playbooks/vars/ops.yml
   tasks:
+    - name: Settings of the roles
+      ansible.builtin.import_tasks: @ROOT@/playbooks/tasks/role_settings.yml
     - name: Work out findings
       ansible.builtin.include_tasks: @ROOT@/playbooks/tasks/diagnose_findings.yml
       when: inventory_hostname != 'gone'

@@ -11,6 +11,8 @@ PLAY = """
   vars_files:
     - @ROOT@/playbooks/vars/ops.yml
   tasks:
+    - name: Settings of the roles
+      ansible.builtin.import_tasks: @ROOT@/playbooks/tasks/role_settings.yml
     - name: Read the secret values of this box
       ansible.builtin.include_tasks: @ROOT@/playbooks/tasks/secret_values.yml
     - name: Write the masked text

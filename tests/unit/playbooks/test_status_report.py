@@ -11,6 +11,8 @@ PLAY = """
   vars_files:
     - @ROOT@/playbooks/vars/ops.yml
   tasks:
+    - name: Settings of the roles
+      ansible.builtin.import_tasks: @ROOT@/playbooks/tasks/role_settings.yml
     - name: Print the table and assert
       ansible.builtin.include_tasks: @ROOT@/playbooks/tasks/report_status.yml
       args:
@@ -67,6 +69,8 @@ PROBE_PLAY = """
   environment:
     PATH: "{{ playbook_dir }}/bin:/usr/local/bin:/usr/bin:/bin"
   tasks:
+    - name: Settings of the roles
+      ansible.builtin.import_tasks: @ROOT@/playbooks/tasks/role_settings.yml
     - name: Look at the services
       ansible.builtin.include_tasks: @ROOT@/playbooks/tasks/probe.yml
     - name: Print the table and assert

@@ -12,6 +12,7 @@ anything changes, with a message that names the variable and the fix and shows n
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -170,6 +171,14 @@ REFUSALS = {
                                            ["LANGFUSE_LLM_CONNECTION_WHITELISTED_IP_SEGMENTS"]),
     "restart_policy_injection": ({"langfuse_restart_policy": "always\n    privileged: true"}, "role variables",
                                  ["langfuse_restart_policy is one of"]),
+    # What the box answers (llmops.devbox.box_probe): a port something else listens on (the test
+    # holds it open, see rendered()), and a disk that is too small.
+    "web_port_taken": ({}, "web port to be free",
+                       ["is already in use by something other than this Langfuse stack", "listening: ",
+                        "(pid ", "set langfuse_port to a free port"]),
+    "too_little_disk": ({"langfuse_min_free_disk_gb": 1000000}, "enough free disk",
+                        ["/var/lib/docker on too_little_disk has", "GiB free", "the Langfuse stack needs 1000000 GiB",
+                         "lower langfuse_min_free_disk_gb"]),
 }
 
 
@@ -181,7 +190,7 @@ def rendered(tmp_path_factory):
             "ansible_python_interpreter": str(Path(__import__("sys").executable)),
             # What the secrets step hands over: the supplied secrets, else generated ones.
             "_langfuse_secrets": {**{k: "generated-" + k for k in SECRETS}, "encryption_key": "cd" * 32},
-            "__langfuse_api_key": {"public_key": "pk-lf-generated", "secret_key": "sk-lf-generated"},
+            "_langfuse_project_keys": {"public_key": "pk-lf-generated", "secret_key": "sk-lf-generated"},
             "langfuse_port": free_port(), "langfuse_min_free_disk_gb": 0}
 
     def host(case: dict) -> dict:
@@ -189,8 +198,8 @@ def rendered(tmp_path_factory):
         if "langfuse_secrets" in case:
             merged["_langfuse_secrets"] = {**base["_langfuse_secrets"], **unsafe(case["langfuse_secrets"])}
         if case.get("langfuse_init_public_key"):
-            merged["__langfuse_api_key"] = unsafe({"public_key": case["langfuse_init_public_key"],
-                                                   "secret_key": case["langfuse_init_secret_key"]})
+            merged["_langfuse_project_keys"] = unsafe({"public_key": case["langfuse_init_public_key"],
+                                                      "secret_key": case["langfuse_init_secret_key"]})
         return merged
 
     hosts = {name: host(case) for name, case in CASES.items()}
@@ -198,7 +207,11 @@ def rendered(tmp_path_factory):
     inventory = {"all": {"hosts": hosts, "children": {
         "render": {"hosts": {name: None for name in CASES}},
         "preflight": {"hosts": {name: None for name in PREFLIGHT_PASSES + sorted(REFUSALS)}}}}}
-    report = run_playbook(HERE / "render_playbook.yml", inventory, out, check=True)
+    with socket.socket() as taken:  # something else on the web port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        hosts["web_port_taken"]["langfuse_port"] = taken.getsockname()[1]
+        report = run_playbook(HERE / "render_playbook.yml", inventory, out, check=True)
     return out, report
 
 
@@ -288,6 +301,16 @@ def test_compose_publishes_where_asked(rendered, case, port):
     assert len(ports) == 1 and ports[0].startswith(f"{port or '127.0.0.1'}:")
     if case == "ipv6_loopback":
         assert compose["services"]["minio"]["ports"] == ["127.0.0.1:9090:9000"]
+
+
+@pytest.mark.parametrize(("case", "host"), [("defaults", "127.0.0.1"), ("any_address_opted_in", "127.0.0.1"),
+                                          ("ipv6_loopback", "[::1]")])
+def test_tasks_reach_langfuse_web_where_it_is_bound(rendered, case, host):
+    """llmops.devbox.connect_address: a wildcard on loopback, ::1 bracketed in the URL."""
+    out, _ = rendered
+    url = (out / case / "local_url.txt").read_text()
+    port = yaml.safe_load((out / case / "compose.yml").read_text())["services"]["langfuse-web"]["ports"][0]
+    assert url == f"http://{host}:{port.rsplit(':', 2)[-2]}"
 
 
 @pytest.mark.parametrize("case", PREFLIGHT_PASSES)
