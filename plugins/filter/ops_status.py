@@ -71,7 +71,7 @@ def _lines(result, key, where):
 
 def image_tag(image):
     """The tag of an image reference (what follows ':' in its last path part), 'untagged' without one."""
-    last = _text(image).split("/")[-1]
+    last = _text(image).rsplit("/", maxsplit=1)[-1]
     return last.split(":")[1].strip() if ":" in last else "untagged"
 
 

@@ -522,7 +522,7 @@ def proc_listeners(paths=PROC_NET):
             fields = line.split()
             if len(fields) < 10 or fields[3] != TCP_LISTEN:
                 continue
-            hexaddr, _, hexport = fields[1].partition(":")
+            hexaddr, _sep, hexport = fields[1].partition(":")
             try:
                 found.setdefault(int(hexport, 16), []).append((_proc_address(hexaddr), fields[9]))
             except ValueError:
@@ -581,7 +581,7 @@ def ss_listeners(ss_path, timeout):
     """{port: [(address, pid, process)]} from `ss -ltnpH`; None when ss is missing or fails."""
     if not ss_path:
         return None
-    rc, out, _ = run([ss_path, "-ltnpH"], timeout)
+    rc, out, _err = run([ss_path, "-ltnpH"], timeout)
     if rc != 0:
         return None
     found = {}
@@ -590,7 +590,7 @@ def ss_listeners(ss_path, timeout):
         if len(fields) < 4:
             continue
         local = fields[3]
-        address, _, port = local.rpartition(":")
+        address, _sep, port = local.rpartition(":")
         address = bare(address.split("%", 1)[0])
         mapped = parse_ip(address)
         address = "0.0.0.0" if address == "*" else (str(mapped) if mapped is not None else address)
@@ -641,7 +641,7 @@ def try_connect(host, port, timeout):
     except (OSError, UnicodeError) as exc:
         return False, f"cannot resolve {host}: {exc}"
     error = ""
-    for family, kind, proto, _, address in infos:
+    for family, kind, proto, _name, address in infos:
         sock = socket.socket(family, kind, proto)
         sock.settimeout(timeout)
         try:
@@ -663,7 +663,7 @@ def ports(wanted, timeout, ss_path):
     lookup = "proc"
     owners = {}
     if table is not None:
-        inodes = [inode for w in wanted for _, inode in table.get(w["port"], [])]
+        inodes = [inode for w in wanted for _address, inode in table.get(w["port"], [])]
         owners = socket_owners(inodes)
     else:
         table = ss_listeners(ss_path, timeout * DOCKER_TIMEOUT_FACTOR)
