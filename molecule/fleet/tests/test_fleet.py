@@ -231,9 +231,18 @@ def test_port_forward_gives_each_box_its_own_local_ports(tmp_path):
     run = playbook("port_forward", "-e", f"port_forward_file={conf}")
     assert run.returncode == 0, run.stdout[-3000:]
     text = conf.read_text()
-    assert f"Host llmops-{CENTRAL}" in text and f"Host llmops-{BOX}" in text
+    # The boxes are already named llmops-...: the alias is not prefixed twice.
+    assert f"Host {CENTRAL}\n" in text and f"Host {BOX}\n" in text and "llmops-llmops" not in text
     assert f"LocalForward 127.0.0.1:3000 {central_address()}:3000" in text
     assert "LocalForward 127.0.0.1:4010 127.0.0.1:4000" in text and "LocalForward 127.0.0.1:8090 127.0.0.1:8080" in text
+    # The printed way to read a credential works as typed in a non-interactive shell: the config
+    # carries the SSH options the inventory gives Ansible (the targets' host keys are new each start).
+    printed = next(line for line in flat(run.stdout).split("'") if "read a credential on the box" in line)
+    command = printed.split(": ", 1)[1].replace("<file>", "/opt/litellm/serving").split()
+    assert command[:4] == ["ssh", "-F", str(conf), CENTRAL], command
+    read = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() in ("litellm-blue", "litellm-green")
 
 
 def test_logs_are_fetched_per_service_with_secrets_masked(tmp_path):
