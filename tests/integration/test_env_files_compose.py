@@ -124,8 +124,8 @@ def project(tmp_path_factory):
             "ansible_python_interpreter": sys.executable, "langfuse_project_dir": str(host_dir),
             **{k: v for k, v in IMAGES.items() if k.startswith("langfuse_")},
             "_langfuse_secrets": unsafe(SECRETS),
-            "__langfuse_api_key": unsafe({"public_key": HOSTILE_VARS["langfuse_init_public_key"],
-                                          "secret_key": HOSTILE_VARS["langfuse_init_secret_key"]})}
+            "_langfuse_project_keys": unsafe({"public_key": HOSTILE_VARS["langfuse_init_public_key"],
+                                              "secret_key": HOSTILE_VARS["langfuse_init_secret_key"]})}
     report = run_playbook(RENDER_PLAYBOOK, {"all": {"hosts": {"box": host}, "children": {
         "render": {"hosts": {"box": None}}}}}, out)
     assert report["stats"]["box"]["failures"] == 0, json.dumps(report)[-3000:]
