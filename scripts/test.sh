@@ -36,7 +36,8 @@ run_sanity() {
 }
 
 run_pytest() {
-  pytest -q tests/unit tests/integration
+  # The slowest tests are printed: the CI budget (60 min) is tight.
+  pytest -q --durations=12 tests/unit tests/integration
   local rc=$?
   # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
   [ $rc -eq 5 ] && say "pytest collected no tests" && return 1
