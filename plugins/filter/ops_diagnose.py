@@ -15,10 +15,14 @@ Documentation: ops_diagnose_findings.yml and ops_play_findings.yml next to this 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
+
+from ansible_collections.llmops.devbox.plugins.module_utils._values import is_list as _is_list
+from ansible_collections.llmops.devbox.plugins.module_utils._values import text as _text
+from ansible_collections.llmops.devbox.plugins.module_utils._values import unique as _unique
 
 KEY_NAMES = ("LANGFUSE_HOST", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY")
 LANGFUSE_CALLBACKS = ("langfuse", "langfuse_otel")
@@ -26,10 +30,6 @@ LANGFUSE_CALLBACKS = ("langfuse", "langfuse_otel")
 SAME_BOX_HOST = "http://langfuse-web:3000"
 _LOOPBACK_BIND = re.compile(r"^(127\.|localhost$|::1$)")
 _EXPORT_LINE = re.compile(r"(?i)langfuse|otel|otlp|export")
-
-
-def _is_list(value):
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 def _mapping(value, what, default=None):
@@ -46,21 +46,6 @@ def _list(value, what):
     if not _is_list(value):
         raise AnsibleFilterError(f"ops_diagnose_findings: {what} must be a list, got {type(value).__name__}")
     return list(value)
-
-
-def _text(value):
-    return "" if value is None else str(value)
-
-
-def _unique(items):
-    """Like Jinja's unique: first occurrence kept, strings compared case-insensitively."""
-    seen, out = set(), []
-    for item in items:
-        key = item.lower() if isinstance(item, str) else item
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
-    return out
 
 
 def _services(host, rows, deploy_fix, start_fix):

@@ -15,26 +15,20 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 from jinja2 import Undefined
 
 from ansible_collections.llmops.devbox.plugins.module_utils._address import connect_address
+from ansible_collections.llmops.devbox.plugins.module_utils._values import is_list as _is_list
+from ansible_collections.llmops.devbox.plugins.module_utils._values import text as _text
 
 BASE = {"langfuse": 3000, "litellm": 4000, "code_server": 8080}
 LAST_PORT = 65535
 _JUMP = re.compile(r"ProxyJump[= ]\s*(\S+)")
 _MISSING = object()
-
-
-def _is_list(value):
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-
-
-def _text(value):
-    return "" if value is None else str(value)
 
 
 def _integer(value, what):

@@ -14,19 +14,16 @@ Documentation: ops_redact.yml and ops_log_errors.yml next to this file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.llmops.devbox.plugins.filter.mask_secrets import mask_secrets
+from ansible_collections.llmops.devbox.plugins.module_utils._values import is_list as _is_list
 
 MASK = "********"
 # Jinja's truncate filter lets a text run this many characters over its length before cutting it.
 _LEEWAY = 5
-
-
-def _is_list(value):
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 def _compile(patterns, who):

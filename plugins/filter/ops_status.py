@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
+
+from ansible_collections.llmops.devbox.plugins.module_utils._values import is_list as _is_list
+from ansible_collections.llmops.devbox.plugins.module_utils._values import text as _text
+from ansible_collections.llmops.devbox.plugins.module_utils._values import unique as _unique
 
 TABLE_FORMAT = "%-20s %-12s %-24s %-11s %-9s %-28s %s"
 TABLE_HEADER = ("HOST", "STACK", "SERVICE", "STATE", "HEALTH", "VERSION", "LISTENING")
@@ -29,25 +33,6 @@ PROBES = ("ps", "compose_services", "langfuse_health", "litellm_health", "code_s
 SLOT_REGEX = r"^litellm-(blue|green)$"
 _VERSION = re.compile(r"(?m)^v?(\d+\.\d+\.\d+)")
 _SS_LOCAL = re.compile(r"^\S+\s+\S+\s+\S+\s+(\S+).*$")
-
-
-def _is_list(value):
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-
-
-def _text(value):
-    return "" if value is None else str(value)
-
-
-def _unique(items):
-    """Like Jinja's unique: first occurrence kept, strings compared case-insensitively."""
-    seen, out = set(), []
-    for item in items:
-        key = item.lower() if isinstance(item, str) else item
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
-    return out
 
 
 def _result(probe, name):
