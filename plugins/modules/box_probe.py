@@ -291,6 +291,10 @@ containers:
       description: Ids of its running containers (empty when none runs or docker did not answer).
       type: list
       elements: str
+    images:
+      description: The image each of those containers runs, as it was started (C(name:tag)), same order.
+      type: list
+      elements: str
     error:
       description: Why C(docker ps) failed, empty when it answered.
       type: str
@@ -415,17 +419,22 @@ def docker_info(docker):
 
 def containers(docker, wanted):
     rc, out, err = docker("ps", "--format",
-                          '{{.ID}}\t{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}')
+                          '{{.ID}}\t{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}'
+                          "\t{{.Image}}")
     found = []
     for line in out.splitlines() if rc == 0 else []:
         parts = line.split("\t")
-        if len(parts) == 3:
+        if len(parts) == 3:  # an image-less answer still names the container
+            parts.append("")
+        if len(parts) == 4:
             found.append(parts)
     error = "" if rc == 0 else (err.strip() or f"docker ps ended with rc {rc}")
-    return [{"project": w["project"], "service": w["service"], "error": error,
-             "running": [cid for cid, project, service in found
-                         if project == w["project"] and service == w["service"]]}
-            for w in wanted]
+    out = []
+    for w in wanted:
+        mine = [f for f in found if f[1] == w["project"] and f[2] == w["service"]]
+        out.append({"project": w["project"], "service": w["service"], "error": error,
+                    "running": [f[0] for f in mine], "images": [f[3] for f in mine]})
+    return out
 
 
 def networks(docker, names):

@@ -24,7 +24,7 @@ case "$1 $2" in
   "compose version") echo "v2.36.2" ;;
   "info --format") echo '{"ServerVersion":"28.5.2","DockerRootDir":"/srv/docker","ServerErrors":null}' ;;
   "ps --format")
-    printf 'a1b2c3\tlangfuse\tlangfuse-web\n'
+    printf 'a1b2c3\tlangfuse\tlangfuse-web\tlangfuse/langfuse:4.1.0\n'
     printf 'd4e5f6\tlitellm\tlitellm-haproxy\n'
     printf '0a0b0c\tother\tlangfuse-web\n' ;;
   "network ls") printf 'bridge\nhost\nlangfuse_default\n' ;;
@@ -157,6 +157,8 @@ def test_containers_and_networks_take_one_docker_call_each(tmp_path, monkeypatch
                        {"project": "litellm", "service": "litellm-blue"}],
         "networks": ["langfuse_default", "langfuse"]})
     assert [c["running"] for c in result["containers"]] == [["a1b2c3"], ["d4e5f6"], []]
+    # The image each runs, as started; an answer without the column still counts the container.
+    assert [c["images"] for c in result["containers"]] == [["langfuse/langfuse:4.1.0"], [""], []]
     assert all(c["error"] == "" for c in result["containers"])
     assert [(n["name"], n["exists"]) for n in result["networks"]] == [("langfuse_default", True), ("langfuse", False)]
     calls = (bindir / "calls.log").read_text().splitlines()
