@@ -261,11 +261,39 @@ def ops_status_table(rows):
     return lines
 
 
+def ops_disk_report(volume_lines, disk, warn_percent=80, host=""):
+    """Disk use of a box: one line per Docker volume of a Compose project (``NAME<TAB>BYTES`` lines, as
+    status.yml's du loop prints them), the filesystem Docker keeps them on (a box_probe ``disk`` entry:
+    mount, size_bytes, free_bytes), and ``warnings`` when that filesystem is fuller than warn_percent."""
+    if not isinstance(disk, Mapping):
+        raise AnsibleFilterError("ops_disk_report: disk must be a box_probe disk entry (mount, size_bytes, free_bytes)")
+    volumes = []
+    for line in _text(volume_lines).splitlines():
+        name, _, size = line.partition("\t")
+        if name.strip() and size.strip().isdigit():
+            volumes.append({"volume": name.strip(), "bytes": int(size)})
+    volumes.sort(key=lambda v: (-v["bytes"], v["volume"]))
+    size, free = disk.get("size_bytes"), disk.get("free_bytes")
+    percent = round(100.0 * (size - free) / size, 1) if size and free is not None else None
+    mount = _text(disk.get("mount") or disk.get("path"))
+    lines = [f"{v['volume']:<40} {v['bytes'] / 1048576:>10.1f} MiB" for v in volumes]
+    lines.append(f"{mount or '?'}: {'?' if percent is None else percent} % used of "
+                 f"{(size or 0) / 1024**3:.1f} GiB ({(free or 0) / 1024**3:.1f} GiB free)")
+    warnings = []
+    if percent is not None and percent > float(warn_percent):
+        biggest = ", ".join(f"{v['volume']} {v['bytes'] / 1048576:.0f} MiB" for v in volumes[:3])
+        warnings.append(f"{host or 'box'}: {mount} is {percent} % full (warning above {warn_percent} %). Biggest "
+                        f"volumes: {biggest or 'none'}. Check the TTLs (langfuse_clickhouse_log_ttl_days, "
+                        f"langfuse_retention_days), old backups in langfuse_backup_dir, or grow the disk.")
+    return {"volumes": volumes, "percent": percent, "lines": lines, "warnings": warnings}
+
+
 class FilterModule:
     """Status rows and table."""
 
     def filters(self):
         return {
+            "ops_disk_report": ops_disk_report,
             "ops_status_rows": ops_status_rows,
             "ops_play_rows": ops_play_rows,
             "ops_status_table": ops_status_table,
