@@ -5,6 +5,9 @@ import os
 import subprocess
 import time
 
+# Box A only: box B is the restore target of test_backup_restore.py.
+testinfra_hosts = ["llmops-langfuse"]
+
 SERVICES = {"langfuse-web", "langfuse-worker", "postgres", "clickhouse", "redis", "minio"}
 MARKER_TRACE = "0123456789abcdef0123456789abcdef"
 
@@ -93,7 +96,7 @@ def _rerun_converge():
     # Plain, unwrapped text, so that a secret cannot hide behind colour codes or a line break.
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", COLUMNS="1000")
     return subprocess.run(
-        ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "-v", "--diff",
+        ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "-l", "llmops-langfuse", "-v", "--diff",
          os.path.join(env["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")],
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )

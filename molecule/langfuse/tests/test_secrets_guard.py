@@ -12,6 +12,9 @@ import os
 import subprocess
 import time
 
+# Box A only: box B is the restore target of test_backup_restore.py.
+testinfra_hosts = ["llmops-langfuse"]
+
 SECRETS = "/etc/langfuse/secrets.json"
 BACKUP = "/root/secrets.guard-backup.json"
 SERVICES = {"langfuse-web", "langfuse-worker", "postgres", "clickhouse", "redis", "minio"}
@@ -60,7 +63,7 @@ def converge(*extra):
     env["ANSIBLE_CONFIG"] = os.path.join(env["MOLECULE_PROJECT_DIRECTORY"], "ansible.cfg")
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", COLUMNS="1000")
     run = subprocess.run(
-        ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "-v", "--diff", *extra,
+        ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "-l", "llmops-langfuse", "-v", "--diff", *extra,
          os.path.join(env["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")],
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )
