@@ -269,7 +269,7 @@ def ops_disk_report(volume_lines, disk, warn_percent=80, host=""):
         raise AnsibleFilterError("ops_disk_report: disk must be a box_probe disk entry (mount, size_bytes, free_bytes)")
     volumes = []
     for line in _text(volume_lines).splitlines():
-        name, _, size = line.partition("\t")
+        name, _sep, size = line.partition("\t")
         if name.strip() and size.strip().isdigit():
             volumes.append({"volume": name.strip(), "bytes": int(size)})
     volumes.sort(key=lambda v: (-v["bytes"], v["volume"]))

@@ -14,10 +14,10 @@ description:
   - Sets (C(ALTER TABLE ... MODIFY TTL)) or removes (C(REMOVE TTL)) the TTL of tables in the clickhouse
     container of the Langfuse Compose project, only where the table's current TTL
     (C(system.tables.engine_full)) differs, so a rerun changes nothing.
-  - This is how an existing install gets bounded: ClickHouse applies the C(<ttl>) of a system log from
+  - This is how an existing install gets bounded. ClickHouse applies the C(<ttl>) of a system log from
     its config only when it creates that table (Langfuse's self-hosting docs, scaling, ClickHouse system
     log tables), so tables created before the role's C(config.d) file keep growing until altered.
-  - O(empty) lists system log tables the config now disables (C(remove="1")): ClickHouse stops writing
+  - O(empty) lists system log tables the config now disables (C(remove="1")); ClickHouse stops writing
     them but keeps what they hold; the ones with rows are truncated, as upstream's docs advise.
   - Tables that do not exist are left alone (a log ClickHouse has not written yet gets its TTL from the
     config when created).

@@ -15,7 +15,7 @@ description:
     O(backup_dir)/<name>/ on the box, then removes backups beyond O(keep).
   - The parts are Postgres (C(pg_dump) custom format, in the postgres container), ClickHouse (its native
     C(BACKUP DATABASE ... TO File()), written through the folder the role mounts at C(/backups)), the
-    MinIO data (C(docker cp) of C(/data): the C(langfuse) bucket with its metadata), and optionally
+    MinIO data (C(docker cp) of C(/data), the C(langfuse) bucket with its metadata), and optionally
     the LiteLLM Postgres (O(litellm_postgres_container)) and an already encrypted secrets file
     (O(secrets_vault)).
   - With O(quiesce) (default) langfuse-web and langfuse-worker are stopped while the parts are taken, so
@@ -72,7 +72,7 @@ options:
     default: ""
   secrets_vault:
     description:
-      - Text written as C(secrets.json.vault) into the backup before the manifest: the secrets, already
+      - Text written as C(secrets.json.vault) into the backup before the manifest - the secrets, already
         encrypted with Ansible Vault on the controller. Plain text is refused.
     type: str
     default: ""

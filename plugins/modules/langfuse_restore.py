@@ -12,9 +12,9 @@ short_description: Restore a Langfuse backup taken by langfuse_backup into the s
 version_added: 0.9.0
 description:
   - Restores the data parts of O(backup_dir)/O(name) (see M(llmops.devbox.langfuse_backup)) into the
-    Compose project the C(llmops.devbox.langfuse) role deployed on this box: the same box or a fresh one.
+    Compose project the C(llmops.devbox.langfuse) role deployed on this box - the same box or a fresh one.
   - The secrets must be in place before (the role must run with the backup's C(/etc/langfuse), or the
-    restored database cannot be read: C(ENCRYPTION_KEY) and C(SALT)); C(playbooks/restore.yml) does that first.
+    restored database cannot be read - C(ENCRYPTION_KEY) and C(SALT)); C(playbooks/restore.yml) does that first.
   - Every part is checked against the manifest (size and SHA-256) before anything is touched. Then
     langfuse-web and langfuse-worker are stopped, Postgres is restored (C(pg_restore --clean
     --single-transaction)), ClickHouse's tables are dropped and its C(RESTORE) run, MinIO's volume is

@@ -15,7 +15,7 @@ description:
     objects under O(prefix) after O(days) days, and leaves every other rule as it is.
   - Uses the C(mc) client of the minio container (C(mc ilm rule export) / C(import)), with the
     container's own root credentials from its environment; no secret passes through this module.
-    C(mc ilm rule add) is not used: it appends a new rule with a random ID on every run.
+    C(mc ilm rule add) is not used - it appends a new rule with a random ID on every run.
   - Langfuse re-reads raw ingestion events from the event-upload prefix only to retry failed jobs or to
     replay; its docs advise an expiry there (30 days on Langfuse Cloud) and advise against one on media.
 author:
