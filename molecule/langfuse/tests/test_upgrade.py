@@ -35,9 +35,9 @@ def converge(*extra):
     return run, " ".join((run.stdout + run.stderr).split())
 
 
-def images(**tags):
+def images(timeout=300, **tags):
     return ["-e", json.dumps({"langfuse_web_image": tags.get("web", WEB),
-                              "langfuse_worker_image": tags.get("worker", WORKER), "langfuse_health_timeout": 60})]
+                              "langfuse_worker_image": tags.get("worker", WORKER), "langfuse_health_timeout": timeout})]
 
 
 def running_web(host):
@@ -62,7 +62,7 @@ def test_a_failed_upgrade_names_its_backup_and_the_way_back_works(host):
     # A release that never answers its health check (another image under the web image's name).
     host.check_output(f"docker tag {IMAGES['langfuse_redis_image']} {broken}")
     before = backups(host)
-    run, out = converge(*images(web=broken))
+    run, out = converge(*images(timeout=30, web=broken))
     assert run.returncode != 0
     (taken,) = sorted(set(backups(host)) - set(before))
     manifest = json.loads(host.check_output(f"cat /var/backups/langfuse/{taken}/manifest.json"))
