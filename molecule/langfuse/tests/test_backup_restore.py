@@ -161,6 +161,15 @@ def test_status_shows_disk_use_per_volume(host):
     assert f"{A}: /" in flat and "full (warning above 0 %)" in flat
 
 
+def test_minio_expires_raw_events_and_never_media(host):
+    out = host.check_output(
+        "docker exec langfuse-minio-1 sh -c 'MC_HOST_local="
+        "\"http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@127.0.0.1:9000\" mc --json ilm rule export local/langfuse'")
+    rules = json.loads(out)["config"]["Rules"]
+    got = [(r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules]
+    assert got == [("events/", 30, "Enabled")], rules
+
+
 def _old_collection(tmp):
     dest = tmp / "ansible_collections" / "llmops" / "devbox"
     dest.mkdir(parents=True)
