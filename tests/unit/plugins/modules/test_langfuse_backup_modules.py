@@ -813,3 +813,46 @@ def test_safe_name_passes_plain_tokens(value):
 def test_safe_name_refuses_anything_else(value):
     with pytest.raises(StackError, match="may only hold letters, digits and . _ : -"):
         safe_name(value, "name")
+
+
+# --- postgres_backup (the litellm role's dump before a new image migrates its database) ------------------------
+
+def pg_backup(box, check_mode=False, **args):
+    _rc, result = run_module("postgres_backup", dict({"container": "litellm-postgres", "backup_dir": str(box.dir),
+                                                      "file": "litellm-postgres.dump", "name": NAME}, **args),
+                             check_mode=check_mode)
+    return result
+
+
+def test_postgres_backup_dumps_the_named_container_and_writes_the_manifest_last(box):
+    result = pg_backup(box, labels={"reason": "upgrade", "to": "llmops-test/litellm:1.108.8"})
+    assert result["changed"] and not result.get("failed"), result
+    assert box.calls() == ["pg_dump litellm-postgres"]
+    folder = box.dir / NAME
+    dump = folder / "litellm-postgres.dump"
+    assert dump.read_bytes().startswith(DUMP) and stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    manifest = read_manifest(str(folder))
+    assert manifest["labels"]["to"] == "llmops-test/litellm:1.108.8" and manifest["container"] == "litellm-postgres"
+    assert manifest["files"][0]["sha256"] == sha(dump) and result["bytes"] == dump.stat().st_size
+    assert_no_secret_on_a_command_line(box)
+
+
+def test_postgres_backup_failure_leaves_no_manifest_and_says_what_to_check(box, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_FAIL", "pg_dump")
+    result = pg_backup(box)
+    assert result.get("failed") and "Check that litellm-postgres runs" in result["msg"]
+    assert not (box.dir / NAME / MANIFEST).exists()
+
+
+def test_postgres_backup_keeps_the_newest(box):
+    for old in ("20261101T000000Z", "20261102T000000Z"):
+        make_complete(box.dir / old)
+    result = pg_backup(box, keep=2)
+    assert result["removed"] == ["20261101T000000Z"]
+    assert sorted(p.name for p in box.dir.iterdir()) == ["20261102T000000Z", NAME]
+
+
+def test_postgres_backup_check_mode_and_bad_names_change_nothing(box):
+    assert pg_backup(box, check_mode=True)["changed"] and not box.dir.exists() and box.calls() == []
+    assert "may only hold" in pg_backup(box, container="x; rm -rf /")["msg"] and box.calls() == []
