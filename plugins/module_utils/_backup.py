@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 
 MANIFEST = "manifest.json"
@@ -102,6 +103,29 @@ def verify(folder, manifest):
         elif os.path.getsize(path) != item["bytes"] or sha256(path) != item["sha256"]:
             problems.append(f"{item['name']} differs from the manifest (size or SHA-256)")
     return problems
+
+
+def make_folder(backup_dir, name):
+    """backup_dir/name, both created 0700 (root only: the dumps hold users and key hashes)."""
+    folder = os.path.join(backup_dir, name)
+    for path in (backup_dir, folder):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    return folder
+
+
+def finish(backup_dir, name, parts, manifest, keep):
+    """Completes a backup: its parts made 0600, the manifest (with their sizes and SHA-256) written last, then
+    retention. Returns (files, removed)."""
+    folder = os.path.join(backup_dir, name)
+    for part in parts:
+        os.chmod(os.path.join(folder, part), 0o600)
+    files = describe(folder, parts)
+    write_manifest(folder, dict(manifest, files=files))
+    removed = plan_retention(list_backups(backup_dir), keep, protect=[name])
+    for old in removed:
+        shutil.rmtree(os.path.join(backup_dir, old))
+    return files, removed
 
 
 def list_backups(backup_dir):

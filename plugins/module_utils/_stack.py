@@ -29,6 +29,10 @@ _MC = ('MC_HOST_local="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@127.0.0.1:90
        "exec mc --json {args}")
 
 
+# The option every module acting on the project takes (documented in doc_fragments/langfuse_stack.py).
+PROJECT_DIR_ARG = dict(type="path", required=True)
+
+
 class StackError(Exception):
     """A step failed: the message says which and what to check."""
 

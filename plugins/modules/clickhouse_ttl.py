@@ -25,11 +25,9 @@ description:
     of its environment; no secret passes through this module.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_stack
 options:
-  project_dir:
-    description: The Langfuse Compose project folder (C(langfuse_project_dir)).
-    type: path
-    required: true
   ttl:
     description:
       - Table (C(database.table)) to TTL expression, as in C(ALTER TABLE ... MODIFY TTL <expression>), for
@@ -71,7 +69,7 @@ import re  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.llmops.devbox.plugins.module_utils._stack import Stack, StackError, sql_string  # noqa: E402
+from ansible_collections.llmops.devbox.plugins.module_utils._stack import PROJECT_DIR_ARG, Stack, StackError, sql_string  # noqa: E402
 
 _TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _UNITS = {"SECOND": "Second", "MINUTE": "Minute", "HOUR": "Hour", "DAY": "Day", "WEEK": "Week",
@@ -133,7 +131,7 @@ def read_tables(stack, names):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            project_dir=dict(type="path", required=True),
+            project_dir=PROJECT_DIR_ARG,
             ttl=dict(type="dict", default={}),
             empty=dict(type="list", elements="str", default=[]),
         ),

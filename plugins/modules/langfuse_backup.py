@@ -29,11 +29,9 @@ description:
     by this module.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_stack
 options:
-  project_dir:
-    description: The Langfuse Compose project folder (C(langfuse_project_dir)).
-    type: path
-    required: true
   backup_dir:
     description:
       - Where backups are kept on the box (C(langfuse_backup_dir)); created C(0700) root.
@@ -145,13 +143,11 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._backup import (  # noqa: E402
     MANIFEST,
-    describe,
-    list_backups,
+    finish,
+    make_folder,
     new_name,
-    plan_retention,
-    write_manifest,
 )
-from ansible_collections.llmops.devbox.plugins.module_utils._stack import Stack, StackError, safe_name  # noqa: E402
+from ansible_collections.llmops.devbox.plugins.module_utils._stack import PROJECT_DIR_ARG, Stack, StackError, safe_name  # noqa: E402
 
 WRITERS = ["langfuse-web", "langfuse-worker"]
 
@@ -199,7 +195,7 @@ def take(stack, params, folder, name):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            project_dir=dict(type="path", required=True),
+            project_dir=PROJECT_DIR_ARG,
             backup_dir=dict(type="path", required=True),
             name=dict(type="str"),
             keep=dict(type="int", default=7),
@@ -236,9 +232,7 @@ def main():
 
     stack = Stack(p["project_dir"])
     staging = os.path.join(p["backup_dir"], ".clickhouse")
-    for path in (p["backup_dir"], folder):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+    make_folder(p["backup_dir"], name)
     os.makedirs(staging, exist_ok=True)
     os.chown(staging, p["clickhouse_uid"], p["clickhouse_uid"])
     os.chmod(staging, 0o700)
@@ -254,19 +248,11 @@ def main():
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(p["secrets_vault"])
         parts.append("secrets.json.vault")
-    for part in parts:
-        os.chmod(os.path.join(folder, part), 0o600)
-    files = describe(folder, parts)
-    finished = time.time()
     manifest = dict(format=1, name=name, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                    seconds=round(finished - started, 1), quiesced_seconds=round(quiesced, 1),
-                    images=images, files=files, labels=p["labels"],
-                    clickhouse_database=p["clickhouse_database"])
-    write_manifest(folder, manifest)
-
-    removed = plan_retention(list_backups(p["backup_dir"]), p["keep"], protect=[name])
-    for old in removed:
-        shutil.rmtree(os.path.join(p["backup_dir"], old))
+                    seconds=round(time.time() - started, 1), quiesced_seconds=round(quiesced, 1),
+                    images=images, labels=p["labels"], clickhouse_database=p["clickhouse_database"])
+    files, removed = finish(p["backup_dir"], name, parts, manifest, p["keep"])
+    manifest["files"] = files
     module.exit_json(files=files, bytes=sum(f["bytes"] for f in files), seconds=manifest["seconds"],
                      quiesced_seconds=manifest["quiesced_seconds"], removed=removed, manifest=manifest,
                      **result)

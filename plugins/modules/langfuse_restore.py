@@ -23,11 +23,9 @@ description:
   - Waiting for health and proving the result is the caller's (C(playbooks/restore.yml)).
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_stack
 options:
-  project_dir:
-    description: The Langfuse Compose project folder (C(langfuse_project_dir)).
-    type: path
-    required: true
   backup_dir:
     description: Where the backup folder is on the box; its C(.clickhouse) subfolder is ClickHouse's C(/backups).
     type: path
@@ -93,7 +91,7 @@ import time  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.llmops.devbox.plugins.module_utils._backup import read_manifest, verify  # noqa: E402
-from ansible_collections.llmops.devbox.plugins.module_utils._stack import Stack, StackError, safe_name  # noqa: E402
+from ansible_collections.llmops.devbox.plugins.module_utils._stack import PROJECT_DIR_ARG, Stack, StackError, safe_name  # noqa: E402
 
 WRITERS = ["langfuse-web", "langfuse-worker"]
 
@@ -131,7 +129,7 @@ def restore_minio(stack):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            project_dir=dict(type="path", required=True),
+            project_dir=PROJECT_DIR_ARG,
             backup_dir=dict(type="path", required=True),
             name=dict(type="str", required=True),
             clickhouse_mount=dict(type="str", default="/backups"),

@@ -20,11 +20,9 @@ description:
     replay; its docs advise an expiry there (30 days on Langfuse Cloud) and advise against one on media.
 author:
   - llmops.devbox developers (!UNKNOWN)
+extends_documentation_fragment:
+  - llmops.devbox.langfuse_stack
 options:
-  project_dir:
-    description: The Langfuse Compose project folder (C(langfuse_project_dir)).
-    type: path
-    required: true
   bucket:
     description: The bucket.
     type: str
@@ -66,7 +64,7 @@ import json  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.llmops.devbox.plugins.module_utils._stack import Stack, StackError, safe_name  # noqa: E402
+from ansible_collections.llmops.devbox.plugins.module_utils._stack import PROJECT_DIR_ARG, Stack, StackError, safe_name  # noqa: E402
 
 
 def _prefix(rule):
@@ -113,7 +111,7 @@ def parse_export(rc, out):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            project_dir=dict(type="path", required=True),
+            project_dir=PROJECT_DIR_ARG,
             bucket=dict(type="str", default="langfuse"),
             prefix=dict(type="str", required=True),
             days=dict(type="int", required=True),

@@ -82,18 +82,11 @@ removed:
 """
 
 import os  # noqa: E402
-import shutil  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.llmops.devbox.plugins.module_utils._backup import (  # noqa: E402
-    describe,
-    list_backups,
-    new_name,
-    plan_retention,
-    write_manifest,
-)
+from ansible_collections.llmops.devbox.plugins.module_utils._backup import finish, make_folder, new_name  # noqa: E402
 from ansible_collections.llmops.devbox.plugins.module_utils._stack import Stack, StackError, safe_name  # noqa: E402
 
 
@@ -125,9 +118,7 @@ def main():
         module.fail_json(msg=f"{folder} exists already: choose another name", **result)
     if module.check_mode:
         module.exit_json(**result)
-    for path in (p["backup_dir"], folder):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+    make_folder(p["backup_dir"], name)
     dump = os.path.join(folder, p["file"])
     try:
         # The project folder is not needed: the container is named.
@@ -137,15 +128,10 @@ def main():
         module.fail_json(msg=f"Backup {name} failed: {exc}. Check that {p['container']} runs (docker ps); the "
                              f"incomplete folder {folder} has no manifest.json and is removed by the next backup.",
                          **result)
-    os.chmod(dump, 0o600)
-    files = describe(folder, [p["file"]])
     seconds = round(time.time() - started, 1)
-    write_manifest(folder, dict(name=name, container=p["container"], seconds=seconds, files=files,
-                                labels=p["labels"],
-                                started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))))
-    removed = plan_retention(list_backups(p["backup_dir"]), p["keep"], protect=[name])
-    for old in removed:
-        shutil.rmtree(os.path.join(p["backup_dir"], old))
+    files, removed = finish(p["backup_dir"], name, [p["file"]],
+                            dict(name=name, container=p["container"], seconds=seconds, labels=p["labels"],
+                                 started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))), p["keep"])
     module.exit_json(bytes=files[0]["bytes"], seconds=seconds, removed=removed, **result)
 
 
