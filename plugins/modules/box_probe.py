@@ -85,6 +85,37 @@ options:
     description: Where apt keeps its package lists.
     type: path
     default: /var/lib/apt/lists
+  paths:
+    description:
+      - Paths to look at without following links (C(lstat)); for a link, also where it finally leads and who owns
+        that. Answer in RV(paths), in the same order.
+    type: list
+    elements: path
+    default: []
+  files:
+    description:
+      - Small text files (at most 1 MiB) whose content is wanted, read with the rights the module runs with; answer
+        in RV(files), in the same order. A task that reads a secret this way needs C(no_log).
+    type: list
+    elements: path
+    default: []
+  users:
+    description: Login names to look up in the passwd database; answer in RV(users).
+    type: list
+    elements: str
+    default: []
+  login_user:
+    description:
+      - Say which user Ansible logged in as (before C(become)); answer in RV(login_user).
+    type: bool
+    default: false
+  packages:
+    description:
+      - OS packages whose installed version is wanted, with one C(dpkg-query) (or C(rpm -q) where there is no
+        dpkg); answer in RV(packages).
+    type: list
+    elements: str
+    default: []
   timeout:
     description:
       - Seconds to wait for each port connection. Each docker command may take up to 30 times as long
@@ -334,6 +365,86 @@ apt_lists:
       description: Why the directory could not be read (it does not exist on a non-apt box), empty otherwise.
       type: str
   sample: {path: /var/lib/apt/lists, present: true, count: 6, newest_age: 5400, error: ""}
+paths:
+  description: One entry per O(paths) entry, in the same order.
+  returned: when O(paths) is not empty
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path asked for.
+      type: str
+    exists:
+      description: Whether something (a link too, even a dangling one) is there.
+      type: bool
+    islnk:
+      description: Whether it is a symbolic link.
+      type: bool
+    isdir:
+      description: Whether it is a directory (not a link to one).
+      type: bool
+    isreg:
+      description: Whether it is a regular file (not a link to one).
+      type: bool
+    uid:
+      description: Owner's uid of the path itself; null when it does not exist.
+      type: int
+    gid:
+      description: Group id of the path itself; null when it does not exist.
+      type: int
+    owner:
+      description: Owner's name (the uid as text when it has none); empty when it does not exist.
+      type: str
+    mode:
+      description: Permission bits in octal (V(0644)); empty when it does not exist.
+      type: str
+    lnk_target:
+      description: What the link says (C(readlink)); empty when it is no link.
+      type: str
+    target:
+      description:
+        - For a link, where it finally leads (C(realpath)) and who owns that - C(path), C(exists), C(uid), C(owner);
+          null when it is no link.
+      type: dict
+  sample: [{path: /home/admin/.config, exists: true, islnk: true, isdir: false, isreg: false, uid: 1000,
+            gid: 1000, owner: admin, mode: "0777", lnk_target: /root, target: {path: /root, exists: true, uid: 0, owner: root}}]
+files:
+  description: One entry per O(files) entry, in the same order.
+  returned: when O(files) is not empty
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path asked for.
+      type: str
+    exists:
+      description: Whether it could be opened.
+      type: bool
+    content:
+      description: Its text (UTF-8, undecodable bytes replaced); empty when it could not be read.
+      type: str
+    error:
+      description: Why it could not be read (V(not found) when it does not exist), empty otherwise.
+      type: str
+users:
+  description: Each name of O(users), with its passwd entry, or null when there is no such user.
+  returned: when O(users) is not empty
+  type: dict
+  sample: {admin: {uid: 1000, gid: 1000, home: /home/admin, shell: /bin/bash}, nobody2: null}
+login_user:
+  description:
+    - The user Ansible logged in as - the module's own user, or when it runs as root, C(SUDO_USER) or the first
+      process above it owned by someone else (C(su)); V(root) when that is root itself.
+  returned: when O(login_user=true)
+  type: str
+  sample: admin
+packages:
+  description:
+    - Each name of O(packages) with its installed version, or null when it is not installed; every value is null
+      when neither C(dpkg-query) nor C(rpm) is there.
+  returned: when O(packages) is not empty
+  type: dict
+  sample: {nodejs: 20.19.2+dfsg-1, npm: null}
 """
 
 # Ansible requires the documentation blocks before any import, hence the E402 waivers.
@@ -341,8 +452,10 @@ import errno  # noqa: E402
 import fnmatch  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import pwd  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
+import stat  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
@@ -717,6 +830,118 @@ def apt_lists(path, now=None):
     return result
 
 
+# --- paths, files, users, packages ---------------------------------------------------------
+
+FILE_LIMIT = 1024 * 1024
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def path_info(path):
+    result = {"path": path, "exists": False, "islnk": False, "isdir": False, "isreg": False, "uid": None,
+              "gid": None, "owner": "", "mode": "", "lnk_target": "", "target": None}
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return result
+    result.update(exists=True, islnk=stat.S_ISLNK(st.st_mode), isdir=stat.S_ISDIR(st.st_mode),
+                  isreg=stat.S_ISREG(st.st_mode), uid=st.st_uid, gid=st.st_gid, owner=_owner(st.st_uid),
+                  mode="%04o" % stat.S_IMODE(st.st_mode))
+    if result["islnk"]:
+        result["lnk_target"] = os.readlink(path)
+        resolved = os.path.realpath(path)
+        target = {"path": resolved, "exists": False, "uid": None, "owner": ""}
+        try:
+            tst = os.lstat(resolved)
+            target.update(exists=True, uid=tst.st_uid, owner=_owner(tst.st_uid))
+        except OSError:
+            pass
+        result["target"] = target
+    return result
+
+
+def read_file(path):
+    result = {"path": path, "exists": False, "content": "", "error": ""}
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(FILE_LIMIT + 1)
+    except OSError as exc:
+        result["error"] = "not found" if exc.errno == errno.ENOENT else f"cannot read {path}: {exc.strerror or exc}"
+        return result
+    result["exists"] = True
+    if len(data) > FILE_LIMIT:
+        result["error"] = f"{path} is larger than {FILE_LIMIT} bytes"
+        return result
+    result["content"] = data.decode("utf-8", errors="replace")
+    return result
+
+
+def users(names):
+    found = {}
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            found[name] = None
+            continue
+        found[name] = {"uid": entry.pw_uid, "gid": entry.pw_gid, "home": entry.pw_dir, "shell": entry.pw_shell}
+    return found
+
+
+def _proc_status(pid, proc):
+    fields = {}
+    for line in _read(f"{proc}/{pid}/status").splitlines():
+        key, _sep, value = line.partition(":")
+        fields[key] = value.split()
+    return fields
+
+
+def login_user(proc="/proc", env=None, uid=None, pid=None):
+    """Who Ansible logged in as: us, or under become to root the sudo/su caller."""
+    env = os.environ if env is None else env
+    uid = os.getuid() if uid is None else uid
+    if uid != 0:
+        return _owner(uid)
+    if env.get("SUDO_USER"):
+        return env["SUDO_USER"]
+    pid = os.getpid() if pid is None else pid
+    for _hop in range(64):
+        fields = _proc_status(pid, proc)
+        if not fields.get("Uid") or not fields.get("PPid"):
+            break
+        if int(fields["Uid"][0]) != 0:
+            return _owner(int(fields["Uid"][0]))
+        pid = int(fields["PPid"][0])
+        if pid <= 1:
+            break
+    return "root"
+
+
+def packages(module, names, timeout):
+    found = dict.fromkeys(names)
+    dpkg = module.get_bin_path("dpkg-query")
+    rpm = module.get_bin_path("rpm")
+    if dpkg:
+        _rc, out, _err = run([dpkg, "-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n", *names], timeout)
+        for line in out.splitlines():
+            name, status, version = (line.split("\t") + ["", ""])[:3]
+            # "ii " is installed; "rc " (removed, config kept) and "un " are not.
+            if name in found and status.startswith("ii"):
+                found[name] = version
+    elif rpm:
+        _rc, out, _err = run([rpm, "-q", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", *names], timeout)
+        for line in out.splitlines():
+            name, _sep, version = line.partition("\t")
+            if name in found and version:
+                found[name] = version
+    return found
+
+
 # --- module --------------------------------------------------------------------------------
 
 
@@ -744,6 +969,16 @@ def probe(module):
         result["ports"] = ports(params["ports"], timeout, module.get_bin_path("ss"))
     if params["apt_lists"]:
         result["apt_lists"] = apt_lists(params["apt_lists_dir"])
+    if params["paths"]:
+        result["paths"] = [path_info(path) for path in params["paths"]]
+    if params["files"]:
+        result["files"] = [read_file(path) for path in params["files"]]
+    if params["users"]:
+        result["users"] = users(params["users"])
+    if params["login_user"]:
+        result["login_user"] = login_user()
+    if params["packages"]:
+        result["packages"] = packages(module, params["packages"], timeout * DOCKER_TIMEOUT_FACTOR)
     return result
 
 
@@ -764,6 +999,11 @@ def main():
             "networks": {"type": "list", "elements": "str", "default": []},
             "apt_lists": {"type": "bool", "default": False},
             "apt_lists_dir": {"type": "path", "default": "/var/lib/apt/lists"},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "files": {"type": "list", "elements": "path", "default": []},
+            "users": {"type": "list", "elements": "str", "default": []},
+            "login_user": {"type": "bool", "default": False},
+            "packages": {"type": "list", "elements": "str", "default": []},
             "timeout": {"type": "float", "default": 1.0},
         },
         supports_check_mode=True,

@@ -358,3 +358,110 @@ def test_everything_in_one_call_in_check_mode(tmp_path, monkeypatch):
     assert set(result) >= {"compose", "docker", "disk", "ports", "apt_lists", "containers", "networks"}
     assert result["compose"]["v2"] and result["docker"]["answers"] and result["ports"][0]["in_use"]
     assert result["networks"][0]["exists"] and result["containers"][0]["running"] == []
+
+
+# --- paths, files, users, the login user, packages -------------------------------------------
+
+
+def test_paths_are_looked_at_without_following_links(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("x")
+    (home / "config.yaml").chmod(0o600)
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (home / ".cline").symlink_to(secret)
+    (home / "dangling").symlink_to(tmp_path / "nothing")
+    result = probe(monkeypatch, tmp_path, {"paths": [str(home / "config.yaml"), str(home / ".cline"),
+                                                     str(home / "dangling"), str(home / "missing")]})
+    regular, link, dangling, missing = result["paths"]
+    me = os.getuid()
+    assert regular["isreg"] and not regular["islnk"] and regular["mode"] == "0600" and regular["uid"] == me
+    assert regular["target"] is None
+    assert link["islnk"] and not link["isdir"] and link["lnk_target"] == str(secret)
+    assert link["target"] == {"path": str(secret), "exists": True, "uid": me, "owner": link["owner"]}
+    assert dangling["exists"] and dangling["islnk"] and dangling["target"]["exists"] is False
+    assert missing["exists"] is False and missing["uid"] is None and missing["owner"] == ""
+
+
+def test_files_are_read_and_a_missing_one_is_data(tmp_path, monkeypatch):
+    (tmp_path / "key").write_text("sk-abc\n")
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (box_probe.FILE_LIMIT + 1))
+    result = probe(monkeypatch, tmp_path, {"files": [str(tmp_path / "key"), str(tmp_path / "none"), str(big)]})
+    key, none, large = result["files"]
+    assert key == {"path": str(tmp_path / "key"), "exists": True, "content": "sk-abc\n", "error": ""}
+    assert none["exists"] is False and none["content"] == "" and none["error"] == "not found"
+    assert large["content"] == "" and "larger than" in large["error"]
+
+
+def test_users_are_looked_up(tmp_path, monkeypatch):
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    result = probe(monkeypatch, tmp_path, {"users": [me.pw_name, "no-such-user-llmops"]})
+    assert result["users"][me.pw_name] == {"uid": me.pw_uid, "gid": me.pw_gid, "home": me.pw_dir,
+                                            "shell": me.pw_shell}
+    assert result["users"]["no-such-user-llmops"] is None
+
+
+def fake_proc(tmp_path, chain):
+    """A /proc with processes pid -> (uid, ppid)."""
+    proc = tmp_path / "proc"
+    for pid, (uid, ppid) in chain.items():
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "status").write_text(f"Name:\tx\nPPid:\t{ppid}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+    return str(proc)
+
+
+def test_the_login_user_under_sudo_su_and_without_become(tmp_path):
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    # sudo says who called it.
+    assert box_probe.login_user(env={"SUDO_USER": "admin"}, uid=0) == "admin"
+    # su does not: the first process above owned by someone else (the login shell of uid of ours).
+    proc = fake_proc(tmp_path, {40: (0, 30), 30: (0, 20), 20: (os.getuid(), 10), 10: (0, 1)})
+    assert box_probe.login_user(proc=proc, env={}, uid=0, pid=40) == me
+    # Logged in as root: root all the way up.
+    proc = fake_proc(tmp_path / "r", {40: (0, 30), 30: (0, 1)})
+    assert box_probe.login_user(proc=proc, env={}, uid=0, pid=40) == "root"
+    # No become: whoever runs the module.
+    assert box_probe.login_user(env={"SUDO_USER": "someone"}, uid=os.getuid()) == me or os.getuid() == 0
+
+
+DPKG = r"""#!/bin/sh
+echo call >> "${0%/dpkg-query}/calls.log"
+printf 'nodejs\tii \t20.19.2+dfsg-1\n'
+printf 'npm\trc \t9.2.0~ds1-3\n'
+echo "dpkg-query: no packages found matching make" >&2
+exit 1
+"""
+RPM = r"""#!/bin/sh
+printf 'docker\t25.0.8-1.amzn2023\n'
+echo "package containerd is not installed"
+exit 1
+"""
+
+
+def test_packages_take_one_dpkg_query(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name, script in (("dpkg-query", DPKG), ("rpm", RPM)):
+        (bindir / name).write_text(script)
+        (bindir / name).chmod(0o755)
+    result = probe(monkeypatch, bindir, {"packages": ["nodejs", "npm", "make"]})
+    # Installed, removed with its config kept (not installed), unknown.
+    assert result["packages"] == {"nodejs": "20.19.2+dfsg-1", "npm": None, "make": None}
+    assert len((bindir / "calls.log").read_text().splitlines()) == 1
+
+
+def test_packages_from_rpm_where_there_is_no_dpkg(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "rpm").write_text(RPM)
+    (bindir / "rpm").chmod(0o755)
+    result = probe(monkeypatch, bindir, {"packages": ["docker", "containerd"]})
+    assert result["packages"] == {"docker": "25.0.8-1.amzn2023", "containerd": None}
+    result = probe(monkeypatch, tmp_path / "empty", {"packages": ["docker"]})
+    assert result["packages"] == {"docker": None}

@@ -120,10 +120,10 @@ def test_wildcard_bind_is_probed_on_loopback(tmp_path):
 
 
 def test_paths_checked_in_the_home_cover_every_file_the_role_writes(tmp_path):
-    getent = {"getent_passwd": {"admin": ["x", "1000", "1000", "", "/home/admin", "/bin/bash"]}}
     _, _, v = render(
         tmp_path,
-        ansible_facts={**DEBIAN13, **getent},
+        ansible_facts=DEBIAN13,
+        _code_server_account={"uid": 1000, "gid": 1000, "home": "/home/admin", "shell": "/bin/bash"},
         _code_server_cline_key="sk-test",
         code_server_extensions=["/srv/ext/my.ext-1.0.vsix", "publisher.name"],
     )

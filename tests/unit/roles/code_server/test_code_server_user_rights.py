@@ -2,7 +2,7 @@
 that user's rights (become_user), never as root, so a link the user planted there cannot make root
 read, create or chown another file. main.yml includes the task files that work in the home with
 `apply: {become: true, become_user: "{{ code_server_user }}"}`; no task in them switches back, and
-no task elsewhere touches the home except preflight's read-only lstat (stat with follow: false).
+no task elsewhere touches the home except preflight's read-only lstat (box_probe's paths).
 The Molecule scenario (molecule/code_server/tests/test_user_rights.py) shows the same on a box.
 """
 
@@ -61,10 +61,10 @@ def user_side_files() -> set[str]:
 
 
 def test_home_task_files_are_included_as_the_user():
-    assert user_side_files() == {"configure.yml", "extensions.yml", "cline.yml", "cline_file.yml"}
+    assert user_side_files() == {"configure.yml", "extensions.yml", "cline.yml"}
 
 
-@pytest.mark.parametrize("name", ["configure.yml", "extensions.yml", "cline.yml", "cline_file.yml"])
+@pytest.mark.parametrize("name", ["configure.yml", "extensions.yml", "cline.yml"])
 def test_no_task_in_them_switches_back(name):
     for task in load(name):
         if "become" in task:
@@ -89,10 +89,12 @@ def test_tasks_run_as_root_do_not_touch_the_home(name):
         text = yaml.safe_dump({k: v for k, v in task.items() if k != "name"})
         if not any(token in text for token in HOME_TOKENS):
             continue
-        # Only preflight's lstat: metadata, links not followed, nothing read or written.
-        assert module == "ansible.builtin.stat", f"{name}: {task['name']} works in the home as root"
-        args = task[module]
-        assert args["follow"] is False and args["get_checksum"] is False and args["get_mime"] is False, task["name"]
+        # Only preflight's lstat (box_probe's paths: metadata, links not followed, nothing read or written).
+        assert module == "llmops.devbox.box_probe", f"{name}: {task['name']} works in the home as root"
+        args = dict(task[module])
+        assert args.pop("paths") == "{{ _code_server_user_paths }}", task["name"]
+        rest = yaml.safe_dump({"args": args, "vars": task.get("vars", {})})
+        assert not any(token in rest for token in HOME_TOKENS), f"{task['name']} reads a file in the home as root"
 
 
 def test_handlers_do_not_touch_the_home():
