@@ -2,11 +2,13 @@
 # `make demo`: deploy the whole stack (site.yml) on a local EC2-like target reached over SSH.
 #   demo.sh up    build images, start target llmops-demo, write .demo/inventory.ini, run site.yml
 #   demo.sh down  remove the target and its data
+# LLMOPS_DEMO_NAME and LLMOPS_DEMO_DIR choose another target and folder (tests/demo runs `make demo` so,
+# next to a demo of your own).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 use_venv
-NAME=llmops-demo
-DEMO="$ROOT/.demo"
+NAME=${LLMOPS_DEMO_NAME:-llmops-demo}
+DEMO=${LLMOPS_DEMO_DIR:-$ROOT/.demo}
 
 case "${1:-up}" in
 up)
@@ -39,6 +41,7 @@ INI
   ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/site.yml"
   ansible-playbook -i "$DEMO/inventory.ini" "$ROOT/playbooks/port_forward.yml"
   say "demo deployed in $((SECONDS - start)) s; remove it with: make demo-down"
+  say "inventory of this demo: $DEMO/inventory.ini (rerun: ansible-playbook -i $DEMO/inventory.ini site.yml)"
   ;;
 down)
   "$ROOT/scripts/target.sh" destroy "$NAME"

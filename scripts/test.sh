@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: lint, sanity, unit + integration tests, Molecule scenarios, collection build.
 #   test.sh            all stages
-#   test.sh STAGE...   only these (lint sanity pytest molecule build); MOLECULE_SCENARIOS="a b" narrows Molecule
+#   test.sh STAGE...   only these (lint sanity pytest molecule demo build); MOLECULE_SCENARIOS="a b" narrows Molecule
 # Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -62,12 +62,18 @@ run_molecule() {
   return $rc
 }
 
+# `make demo` as the README gives it, on a target of its own (tests/demo); after Molecule, which builds the images.
+run_demo() {
+  "$ROOT/scripts/build-images.sh" || return 1
+  pytest -q -s tests/demo
+}
+
 run_build() {
   mkdir -p "$CACHE/dist" && ansible-galaxy collection build --force --output-path "$CACHE/dist" .
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule build)
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule demo build)
 for s in "${stages[@]}"; do
   case "$s" in
   lint)
@@ -80,8 +86,9 @@ for s in "${stages[@]}"; do
   sanity) stage sanity run_sanity ;;
   pytest) stage pytest run_pytest ;;
   molecule) stage molecule run_molecule ;;
+  demo) stage demo run_demo ;;
   build) stage build run_build ;;
-  *) die "unknown stage $s (lint sanity pytest molecule build)" ;;
+  *) die "unknown stage $s (lint sanity pytest molecule demo build)" ;;
   esac
 done
 

@@ -29,10 +29,23 @@ TABLE_FORMAT = "%-20s %-12s %-24s %-11s %-9s %-28s %s"
 TABLE_HEADER = ("HOST", "STACK", "SERVICE", "STATE", "HEALTH", "VERSION", "LISTENING")
 ROW_KEYS = ("host", "stack", "service", "state", "health", "version", "listen", "ok", "note")
 PROBES = ("ps", "compose_services", "langfuse_health", "litellm_health", "code_server_unit", "code_server_health",
-          "code_server_version", "code_server_ss")
+          "code_server_version", "code_server_port")
 SLOT_REGEX = r"^litellm-(blue|green)$"
 _VERSION = re.compile(r"(?m)^v?(\d+\.\d+\.\d+)")
-_SS_LOCAL = re.compile(r"^\S+\s+\S+\s+\S+\s+(\S+).*$")
+
+
+def _listening(port_probe):
+    """address:port of every socket llmops.devbox.box_probe found listening on the probed port."""
+    ports = port_probe.get("ports") if isinstance(port_probe.get("ports"), list) else []
+    out = []
+    for entry in ports[:1]:
+        if not isinstance(entry, Mapping):
+            continue
+        for listener in entry.get("listeners") or []:
+            address = _text(listener.get("address") if isinstance(listener, Mapping) else "")
+            if address:
+                out.append(f"[{address}]:{entry.get('port')}" if ":" in address else f"{address}:{entry.get('port')}")
+    return out
 
 
 def _result(probe, name):
@@ -207,8 +220,7 @@ def ops_status_rows(probe, host, selected, active_slot="", langfuse_project="lan
         active = unit.get("ActiveState", "missing")
         answers = health.get("status", -1) == 200
         version = _VERSION.search(_text(_result(probe, "code_server_version").get("stdout")))
-        listening = [_SS_LOCAL.sub(r"\1", line) for line in _lines(_result(probe, "code_server_ss"), "stdout_lines",
-                                                                   "code_server_ss")]
+        listening = _listening(_result(probe, "code_server_port"))
         rows.append({
             "host": host, "stack": "code_server", "service": code_server_unit,
             "state": active if unit.get("LoadState", "not-found") != "not-found" else "missing",

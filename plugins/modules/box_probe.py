@@ -77,6 +77,11 @@ options:
     type: list
     elements: str
     default: []
+  volumes:
+    description: Docker volume names whose existence is wanted, with one C(docker volume ls); answer in RV(volumes).
+    type: list
+    elements: str
+    default: []
   apt_lists:
     description: Look for downloaded apt package lists (files matching C(*_Packages*)); answer in RV(apt_lists).
     type: bool
@@ -193,7 +198,12 @@ compose:
     stderr:
       description: Its error output, white space trimmed (the reason when it failed).
       type: str
-  sample: {rc: 0, version: 2.36.2, v2: true, stderr: ""}
+    problem:
+      description:
+        - What is wrong, as a sentence for a role's message (it failed and why, or the version it reports is not v2);
+          empty when RV(compose.v2) is true.
+      type: str
+  sample: {rc: 0, version: 2.36.2, v2: true, stderr: "", problem: ""}
 docker:
   description: What C(docker info) answered.
   returned: when O(docker=true)
@@ -344,6 +354,21 @@ networks:
     error:
       description: Why C(docker network ls) failed, empty when it answered.
       type: str
+volumes:
+  description: One entry per O(volumes) entry, in the same order.
+  returned: when O(volumes) is not empty
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The volume name.
+      type: str
+    exists:
+      description: Whether a volume of exactly that name exists (false when docker did not answer).
+      type: bool
+    error:
+      description: Why C(docker volume ls) failed, empty when it answered.
+      type: str
 apt_lists:
   description: What the apt lists directory holds.
   returned: when O(apt_lists=true)
@@ -407,7 +432,8 @@ paths:
           null when it is no link.
       type: dict
   sample: [{path: /home/admin/.config, exists: true, islnk: true, isdir: false, isreg: false, uid: 1000,
-            gid: 1000, owner: admin, mode: "0777", lnk_target: /root, target: {path: /root, exists: true, uid: 0, owner: root}}]
+            gid: 1000, owner: admin, mode: "0777", lnk_target: /root,
+            target: {path: /root, exists: true, uid: 0, owner: root}}]
 files:
   description: One entry per O(files) entry, in the same order.
   returned: when O(files) is not empty
@@ -507,8 +533,13 @@ def compose_version(docker):
     rc, out, err = docker("compose", "version", "--short")
     version = out.strip() if rc == 0 else ""
     match = re.match(r"^v?(\d+)\.", version)
-    return {"rc": rc, "version": version, "v2": bool(rc == 0 and match and int(match.group(1)) >= 2),
-            "stderr": err.strip()}
+    v2 = bool(rc == 0 and match and int(match.group(1)) >= 2)
+    problem = ""
+    if rc != 0:
+        problem = f"'docker compose version' failed ({(err.strip() or f'rc {rc}')[:200]})"
+    elif not v2:
+        problem = f"'docker compose version' reports {version or 'nothing'}, not Compose v2 or later"
+    return {"rc": rc, "version": version, "v2": v2, "stderr": err.strip(), "problem": problem}
 
 
 def docker_info(docker):
@@ -550,11 +581,19 @@ def containers(docker, wanted):
     return out
 
 
-def networks(docker, names):
-    rc, out, err = docker("network", "ls", "--format", "{{.Name}}")
+def _named(docker, kind, names):
+    rc, out, err = docker(kind, "ls", "--format", "{{.Name}}")
     existing = set(out.split()) if rc == 0 else set()
-    error = "" if rc == 0 else (err.strip() or f"docker network ls ended with rc {rc}")
+    error = "" if rc == 0 else (err.strip() or f"docker {kind} ls ended with rc {rc}")
     return [{"name": name, "exists": name in existing, "error": error} for name in names]
+
+
+def networks(docker, names):
+    return _named(docker, "network", names)
+
+
+def volumes(docker, names):
+    return _named(docker, "volume", names)
 
 
 # --- disk ----------------------------------------------------------------------------------
@@ -952,7 +991,8 @@ def probe(module):
         if not 1 <= entry["port"] <= 65535:
             module.fail_json(msg=f"ports: port {entry['port']} is not a TCP port (1 to 65535).")
     result = {"changed": False}
-    needs_docker = params["compose"] or params["docker"] or params["containers"] or params["networks"]
+    needs_docker = (params["compose"] or params["docker"] or params["containers"] or params["networks"]
+                    or params["volumes"])
     docker = Docker(module, timeout * DOCKER_TIMEOUT_FACTOR) if needs_docker else None
     if params["compose"]:
         result["compose"] = compose_version(docker)
@@ -962,6 +1002,8 @@ def probe(module):
         result["containers"] = containers(docker, params["containers"])
     if params["networks"]:
         result["networks"] = networks(docker, params["networks"])
+    if params["volumes"]:
+        result["volumes"] = volumes(docker, params["volumes"])
     if params["disk_paths"]:
         mounts = read_mounts()
         result["disk"] = [disk(path, mounts) for path in params["disk_paths"]]
@@ -997,6 +1039,7 @@ def main():
                 "service": {"type": "str", "required": True},
             }},
             "networks": {"type": "list", "elements": "str", "default": []},
+            "volumes": {"type": "list", "elements": "str", "default": []},
             "apt_lists": {"type": "bool", "default": False},
             "apt_lists_dir": {"type": "path", "default": "/var/lib/apt/lists"},
             "paths": {"type": "list", "elements": "path", "default": []},

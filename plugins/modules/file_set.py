@@ -19,7 +19,9 @@ description:
   - A file is written only when its content differs, from a temporary file in the same directory that already has
     its mode and owner, is checked with its O(files[].validate) command when it has one, and is then renamed over
     the old one; a file whose content is right only gets its mode and owner set. A validation that fails leaves the
-    old file as it was and fails the module, naming the file and quoting the command's output.
+    old file as it was and fails the module, naming the file and quoting the last 20 lines of the command's output
+    (also returned as C(validate_lines), with C(validate_rc)). A validator that may print what it read can put a
+    secret in that output - set C(no_log) on such a task and report from C(validate_lines) what is safe to show.
   - O(secret_files) take the same options as O(files); their content is never shown (it is masked in every output)
     and never diffed, so the task needs no C(no_log).
   - Owners and groups are names or numeric ids.
@@ -194,7 +196,11 @@ SECRET_FILE_OPTIONS = dict(FILE_OPTIONS, content={"type": "str", "required": Tru
 
 
 class Failure(Exception):
-    """A problem to report with fail_json."""
+    """A problem to report with fail_json (with extra result keys)."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.extra = extra
 
 
 def uid_of(owner):
@@ -289,8 +295,10 @@ def write_file(module, entry, data, uid, gid, mode):
                 raise Failure(f"{dest}: validate must contain %s (where the new file's path goes)")
             rc, out, err = module.run_command(entry["validate"] % tmp)
             if rc != 0:
+                lines = [line for line in (err or out).strip().splitlines() if line.strip()][-20:]
                 raise Failure(f"{dest}: the new content did not pass `{entry['validate']}` (rc {rc}), so the file "
-                              f"was left as it was: {(err or out).strip()[-2000:]}")
+                              f"was left as it was: {' | '.join(lines)}", dest=dest, validate_rc=rc,
+                              validate_lines=lines)
         os.replace(tmp, dest)
         tmp = None
     finally:
@@ -300,12 +308,17 @@ def write_file(module, entry, data, uid, gid, mode):
             os.unlink(tmp)
 
 
+def sha1(data):
+    """The checksum M(ansible.builtin.stat) reports (SHA-1): a fingerprint for comparing, not for security."""
+    return hashlib.sha1(data).hexdigest()  # noqa: S324
+
+
 def put_file(module, entry, secret, check, diff):
     dest = entry["dest"]
     uid, gid = uid_of(entry["owner"]), gid_of(entry["group"])
     mode = mode_of(entry["mode"], dest)
     data = entry["content"].encode("utf-8")
-    result = {"dest": dest, "changed": False, "checksum": hashlib.sha1(data).hexdigest()}  # nosec - as stat's
+    result = {"dest": dest, "changed": False, "checksum": sha1(data)}
     st, old = read_bytes(dest)
     if old == data:
         result["changed"] = fix_attributes(dest, st, uid, gid, mode, check)
@@ -393,7 +406,7 @@ def main():
     try:
         result = apply(module)
     except Failure as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), **exc.extra)
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename or ''}: {exc.strerror or exc} (check the path and that the task runs "
                              "as a user who may write there)")

@@ -66,8 +66,9 @@ CODE_SERVER = {
                          "status": {"ActiveState": "active", "LoadState": "loaded", "SubState": "running"}},
     "code_server_health": uri(200, {"status": "alive", "lastHeartbeat": 0}),
     "code_server_version": {"rc": 0, "stdout": "4.96.4 7b2e9ec9a with Code 1.96.4", "stdout_lines": ["4.96.4"]},
-    "code_server_ss": {"rc": 0, "stdout_lines": ["LISTEN 0      511        127.0.0.1:8080       0.0.0.0:*",
-                                                 "LISTEN 0      511            [::1]:8080          [::]:*"]},
+    "code_server_port": {"changed": False, "ports": [{"host": "127.0.0.1", "port": 8080, "listeners": [
+        {"address": "127.0.0.1", "clashes": True, "pid": 812, "process": "node", "cgroup": ""},
+        {"address": "::1", "clashes": False, "pid": 812, "process": "node", "cgroup": ""}]}]},
 }
 
 
@@ -258,7 +259,7 @@ def test_code_server_not_installed_and_not_answering():
                                   "status": {"ActiveState": "inactive", "LoadState": "not-found"}},
              "code_server_health": REFUSED,
              "code_server_version": {"rc": 127, "stdout": "", "stderr": "code-server: not found", "failed": False},
-             "code_server_ss": {"rc": 0, "stdout_lines": []}}
+             "code_server_port": {"changed": False, "ports": [{"host": "127.0.0.1", "port": 8080, "listeners": []}]}}
     assert short(rows(probe, selected=["code_server"])) == [
         ("code_server", "code-server@admin", "missing", "failing", "-", "-", False,
          "GET /healthz: Status code was -1 and not [200, 500, 502, 503]: Request fai")]
@@ -268,9 +269,10 @@ def test_code_server_stopped_but_a_version_line_in_other_output():
     probe = {"code_server_unit": {"failed": True, "msg": "Service is in unknown state"},
              "code_server_health": uri(200, {}),
              "code_server_version": {"rc": 0, "stdout": "code-server\nv4.20.1 abc\n1.2.3"},
-             "code_server_ss": {"rc": 0, "stdout_lines": ["odd line", "odd line"]}}
+             "code_server_port": {"changed": False, "ports": [{"port": 8080, "listeners": [
+                 {"address": "0.0.0.0"}, {"address": "0.0.0.0"}, {}, "odd"]}]}}
     assert short(rows(probe, selected=["code_server"])) == [
-        ("code_server", "code-server@admin", "missing", "healthy", "4.20.1", "odd line", False, "")]
+        ("code_server", "code-server@admin", "missing", "healthy", "4.20.1", "0.0.0.0:8080", False, "")]
 
 
 def test_nothing_selected_gives_no_rows_and_empty_input_is_fine():

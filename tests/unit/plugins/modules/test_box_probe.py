@@ -28,6 +28,7 @@ case "$1 $2" in
     printf 'd4e5f6\tlitellm\tlitellm-haproxy\n'
     printf '0a0b0c\tother\tlangfuse-web\n' ;;
   "network ls") printf 'bridge\nhost\nlangfuse_default\n' ;;
+  "volume ls") printf 'langfuse_postgres_data\nlitellm_postgres\n' ;;
   *) echo "fake docker: unexpected $*" >&2; exit 2 ;;
 esac
 """
@@ -100,7 +101,7 @@ def has_ipv6_loopback():
 def test_compose_v2_and_the_engine_answer(tmp_path, monkeypatch):
     bindir = fake_docker(tmp_path, V2)
     result = probe(monkeypatch, bindir, {"compose": True, "docker": True})
-    assert result["compose"] == {"rc": 0, "version": "v2.36.2", "v2": True, "stderr": ""}
+    assert result["compose"] == {"rc": 0, "version": "v2.36.2", "v2": True, "stderr": "", "problem": ""}
     assert result["docker"] == {"answers": True, "rc": 0, "server_version": "28.5.2", "root_dir": "/srv/docker",
                                 "error": ""}
     assert "disk" not in result and "ports" not in result and "apt_lists" not in result
@@ -108,7 +109,8 @@ def test_compose_v2_and_the_engine_answer(tmp_path, monkeypatch):
 
 def test_compose_v1_is_not_v2(tmp_path, monkeypatch):
     result = probe(monkeypatch, fake_docker(tmp_path, V1), {"compose": True})
-    assert result["compose"] == {"rc": 0, "version": "1.29.2", "v2": False, "stderr": ""}
+    assert result["compose"] == {"rc": 0, "version": "1.29.2", "v2": False, "stderr": "",
+                                 "problem": "'docker compose version' reports 1.29.2, not Compose v2 or later"}
 
 
 @pytest.mark.parametrize(("version", "v2"), [("2.0.0", True), ("v2.40.3", True), ("5.0.0", True), ("v10.1.0", True),
@@ -122,7 +124,9 @@ def test_a_failing_cli_and_engine_are_data(tmp_path, monkeypatch):
                    {"compose": True, "docker": True, "containers": [{"project": "langfuse", "service": "langfuse-web"}],
                     "networks": ["langfuse_default"]})
     assert result["compose"] == {"rc": 125, "version": "", "v2": False,
-                                 "stderr": "unknown flag: --short\nSee 'docker --help'."}
+                                 "stderr": "unknown flag: --short\nSee 'docker --help'.",
+                                 "problem": "'docker compose version' failed "
+                                            "(unknown flag: --short\nSee 'docker --help'.)"}
     engine = result["docker"]
     assert engine["answers"] is False and engine["rc"] == 1 and engine["server_version"] == ""
     assert "Is the docker daemon running?" in engine["error"]
@@ -137,6 +141,7 @@ def test_no_docker_binary(tmp_path, monkeypatch):
     result = probe(monkeypatch, empty, {"compose": True, "docker": True, "networks": ["x"]})
     assert result["compose"]["rc"] == 127 and result["compose"]["v2"] is False
     assert "docker: command not found" in result["compose"]["stderr"]
+    assert result["compose"]["problem"].startswith("'docker compose version' failed (docker: command not found")
     assert result["docker"]["answers"] is False and "command not found" in result["docker"]["error"]
     assert result["networks"][0]["exists"] is False
 
@@ -155,14 +160,17 @@ def test_containers_and_networks_take_one_docker_call_each(tmp_path, monkeypatch
         "containers": [{"project": "langfuse", "service": "langfuse-web"},
                        {"project": "litellm", "service": "litellm-haproxy"},
                        {"project": "litellm", "service": "litellm-blue"}],
-        "networks": ["langfuse_default", "langfuse"]})
+        "networks": ["langfuse_default", "langfuse"],
+        "volumes": ["langfuse_postgres_data", "langfuse_minio_data"]})
     assert [c["running"] for c in result["containers"]] == [["a1b2c3"], ["d4e5f6"], []]
     # The image each runs, as started; an answer without the column still counts the container.
     assert [c["images"] for c in result["containers"]] == [["langfuse/langfuse:4.1.0"], [""], []]
     assert all(c["error"] == "" for c in result["containers"])
     assert [(n["name"], n["exists"]) for n in result["networks"]] == [("langfuse_default", True), ("langfuse", False)]
     calls = (bindir / "calls.log").read_text().splitlines()
-    assert [call.split()[0] for call in calls] == ["ps", "network"]
+    assert [(v["name"], v["exists"]) for v in result["volumes"]] == [("langfuse_postgres_data", True),
+                                                                     ("langfuse_minio_data", False)]
+    assert [call.split()[0] for call in calls] == ["ps", "network", "volume"]
 
 
 # --- ports -----------------------------------------------------------------------------------

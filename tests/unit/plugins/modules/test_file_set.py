@@ -16,7 +16,8 @@ def mode(path):
 def test_creates_then_reruns_unchanged(tmp_path):
     args = {"directories": [{"path": str(tmp_path / "proj" / "config"), "mode": "0750"}],
             "files": [{"dest": str(tmp_path / "proj" / "config" / "a.yml"), "content": "a: 1\n", "mode": "0644"}],
-            "secret_files": [{"dest": str(tmp_path / "proj" / "x.env"), "content": "KEY=sk-secret-1\n", "mode": "0600"}],
+            "secret_files": [{"dest": str(tmp_path / "proj" / "x.env"), "content": "KEY=sk-secret-1\n",
+                              "mode": "0600"}],
             "links": [{"src": "/usr/bin/env", "dest": str(tmp_path / "proj" / "env")}]}
     rc, first = run_module("file_set", args)
     assert rc == 0 and first["changed"], first
@@ -25,8 +26,8 @@ def test_creates_then_reruns_unchanged(tmp_path):
     assert mode(tmp_path / "proj" / "x.env") == 0o600
     assert os.readlink(tmp_path / "proj" / "env") == "/usr/bin/env"
     # The checksum is stat's (SHA-1 of the content); secret files first (other files' validations read them).
-    assert [f["checksum"] for f in first["files"]] == [hashlib.sha1(b"KEY=sk-secret-1\n").hexdigest(),
-                                                       hashlib.sha1(b"a: 1\n").hexdigest()]
+    assert [f["checksum"] for f in first["files"]] == [hashlib.sha1(b"KEY=sk-secret-1\n").hexdigest(),  # noqa: S324
+                                                       hashlib.sha1(b"a: 1\n").hexdigest()]  # noqa: S324
     rc, second = run_module("file_set", args)
     assert rc == 0 and second["changed"] is False, second
     assert not any(e["changed"] for key in ("directories", "files", "links") for e in second[key])
@@ -59,7 +60,7 @@ def test_check_mode_reports_and_writes_nothing(tmp_path):
 def test_a_failed_validation_keeps_the_old_file_and_says_why(tmp_path):
     dest = tmp_path / "compose.yml"
     dest.write_text("good\n")
-    check = f"sh -c 'grep -q good %s || {{ echo \"line 1: bad content\" >&2; exit 3; }}'"
+    check = "sh -c 'grep -q good %s || { echo \"line 1: bad content\" >&2; exit 3; }'"
     rc, result = run_module("file_set", {"files": [{"dest": str(dest), "content": "bad\n", "mode": "0644",
                                                     "validate": check}]})
     assert rc == 1
@@ -107,7 +108,8 @@ def test_clear_errors(tmp_path):
     assert rc == 1 and "owner 'no-such-user-llmops' does not exist" in result["msg"]
     rc, result = run_module("file_set", {"files": [{"dest": str(tmp_path / "f"), "content": "", "mode": "rw"}]})
     assert rc == 1 and "is not an octal mode" in result["msg"]
-    rc, result = run_module("file_set", {"files": [{"dest": str(tmp_path / "no" / "f"), "content": "", "mode": "0644"}]})
+    missing_dir = {"dest": str(tmp_path / "no" / "f"), "content": "", "mode": "0644"}
+    rc, result = run_module("file_set", {"files": [missing_dir]})
     assert rc == 1 and "does not exist (list it in directories)" in result["msg"]
     rc, result = run_module("file_set", {"files": [{"dest": str(tmp_path / "g"), "content": "", "mode": 0o640}]})
     assert rc == 0 and mode(tmp_path / "g") == 0o640
@@ -120,3 +122,10 @@ def test_secret_files_are_in_place_before_a_file_whose_validation_reads_them(tmp
                    "validate": f"test -s {env} -a -s %s"}],
         "secret_files": [{"dest": str(env), "content": "A=1\n", "mode": "0600"}]})
     assert rc == 0, result
+
+
+def test_a_failed_validation_returns_its_lines(tmp_path):
+    rc, result = run_module("file_set", {"files": [{"dest": str(tmp_path / "f"), "content": "x\n", "mode": "0644",
+                                                    "validate": "sh -c 'echo one >&2; echo two >&2; exit 1' %s"}]})
+    assert rc == 1 and result["validate_rc"] == 1 and result["validate_lines"] == ["one", "two"]
+    assert "one | two" in result["msg"]
