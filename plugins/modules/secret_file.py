@@ -29,7 +29,8 @@ author:
 options:
   path:
     description:
-      - The secret file, for example V(/etc/langfuse/secrets.json). Its directory must exist.
+      - The secret file, for example V(/etc/langfuse/secrets.json). Its directory must exist (or see
+        O(directory_mode)).
       - It must be a regular file; a symbolic link is refused (it could make the module read and
         hand out another file).
       - A file that cannot be parsed (see O(format)) makes the module fail; it is never replaced.
@@ -131,6 +132,12 @@ options:
         afterwards, if at all). Use a quoted octal string such as V('0600').
     type: raw
     default: "0600"
+  directory_mode:
+    description:
+      - When set, the file's directory is created when missing (its parents too) and kept at this mode, with
+        O(owner) and O(group) when given - one call instead of a separate M(ansible.builtin.file) task. Use a quoted
+        octal string such as V('0700'). Unset, the directory must exist.
+    type: raw
 attributes:
   check_mode:
     support: full
@@ -364,7 +371,7 @@ def _settle(module):
     data_exists = _data_exists(p["data_exists"], names)
     uid, gid = _resolve("owner", p["owner"]), _resolve("group", p["group"])
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
+    if not os.path.isdir(directory) and not (p["directory_mode"] is not None and module.check_mode):
         raise SecretFileError(f"Cannot keep secrets in {path}: directory {directory} does not exist. Create "
                               f"it first (e.g. ansible.builtin.file, mode '0700').")
     stored = _load(path, p["format"], names)
@@ -372,6 +379,27 @@ def _settle(module):
                   data_exists=data_exists, path=path, restore_hint=p["restore_hint"],
                   rotate_hint=p["rotate_hint"], make_values=not module.check_mode)
     return names, stored, result, uid, gid
+
+
+def _directory(module):
+    """Create the file's directory when missing and keep its mode and owner; True when it changed."""
+    p = module.params
+    directory = os.path.dirname(p["path"]) or "."
+    file_args = dict(path=directory, mode=p["directory_mode"], owner=p["owner"], group=p["group"],
+                     secontext=[None, None, None], attributes=None)
+    if os.path.isdir(directory):
+        return module.set_fs_attributes_if_different(file_args, False)
+    if os.path.lexists(directory):
+        module.fail_json(msg=f"Cannot keep secrets in {p['path']}: {directory} exists and is not a directory.",
+                         path=p["path"])
+    if not module.check_mode:
+        try:
+            os.makedirs(directory, mode=0o700)
+        except OSError as exc:
+            module.fail_json(msg=f"Cannot create {directory} for {p['path']}: {to_native(exc.strerror or exc)}",
+                             path=p["path"])
+        module.set_fs_attributes_if_different(file_args, True)
+    return True
 
 
 def main():
@@ -391,11 +419,13 @@ def main():
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw", default="0600"),
+            directory_mode=dict(type="raw"),
         ),
         supports_check_mode=True,
     )
     p = module.params
     path = p["path"]
+    directory_changed = _directory(module) if p["directory_mode"] is not None else False
 
     try:
         names, stored, result, uid, gid = _settle(module)
@@ -433,6 +463,7 @@ def main():
                          secontext=[None, None, None], attributes=None)
         changed = module.set_fs_attributes_if_different(file_args, changed)
 
+    changed = changed or directory_changed
     out = dict(changed=changed, path=path, created=result.created, generated=result.generated,
                kept=result.kept, rotated=result.rotated)
     if p["return_values"]:

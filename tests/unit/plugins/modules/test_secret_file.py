@@ -476,3 +476,21 @@ def test_bad_options_are_refused(path, args, complaint):
     assert rc == 1
     assert complaint in result["msg"]
     assert not path.exists()
+
+
+def test_directory_mode_creates_and_keeps_the_folder(tmp_path):
+    path = tmp_path / "etc" / "demo" / "secrets.json"
+    rc, result = secret_file(path=str(path), names=["a"], directory_mode="0700", check_mode=True)
+    assert rc == 0 and result["changed"] and not path.parent.exists()
+    rc, result = secret_file(path=str(path), names=["a"], directory_mode="0700")
+    assert rc == 0 and result["changed"] and file_mode(path.parent) == 0o700 and file_mode(path) == 0o600
+    rc, result = secret_file(path=str(path), names=["a"], directory_mode="0700")
+    assert rc == 0 and result["changed"] is False
+    path.parent.chmod(0o755)
+    rc, result = secret_file(path=str(path), names=["a"], directory_mode="0700")
+    assert rc == 0 and result["changed"] and file_mode(path.parent) == 0o700
+
+
+def test_without_directory_mode_a_missing_folder_is_an_error(tmp_path):
+    rc, result = secret_file(path=str(tmp_path / "none" / "secrets.json"), names=["a"])
+    assert rc == 1 and "does not exist" in result["msg"]
