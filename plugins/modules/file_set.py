@@ -394,7 +394,9 @@ def main():
                 "mode": {"type": "raw", "required": True},
             }},
             "files": {"type": "list", "elements": "dict", "default": [], "options": FILE_OPTIONS},
-            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": SECRET_FILE_OPTIONS},
+            # The list itself is no secret (paths, modes); each entry's content is (SECRET_FILE_OPTIONS).
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False,
+                             "options": SECRET_FILE_OPTIONS},
             "links": {"type": "list", "elements": "dict", "default": [], "options": {
                 "src": {"type": "path", "required": True},
                 "dest": {"type": "path", "required": True},
