@@ -56,14 +56,15 @@ def test_make_demo_deploys_the_stack(demo):
 def test_the_printed_credential_command_works_without_a_terminal(demo):
     rc, out, _ = demo
     assert rc == 0
-    line = re.search(r"read a credential on the box: (ssh -F \S+ \S+ sudo cat) <file>", out)
+    # The line as printed (the callback may wrap it): ssh -F <config> <box> sudo cat <file>
+    line = re.search(r"read a credential on the box:\s+(ssh\s+-F\s+\S+\s+\S+)\s+sudo\s+cat\s+<file>", out)
     assert line, out[-3000:]
-    argv = shlex.split(line.group(1)) + ["/etc/litellm/master_key"]
+    host_argv = shlex.split(line.group(1))
+    argv = host_argv + ["sudo", "cat", "/etc/litellm/master_key"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(r"sk-[0-9a-f]{64}", proc.stdout.strip())
     # The same SSH config reaches the services on the box's loopback, where the tunnels lead.
-    host_argv = shlex.split(line.group(1))[:-2]
     for url in ("http://127.0.0.1:3000/api/public/health", "http://127.0.0.1:4000/health/liveliness",
                 "http://127.0.0.1:8080/healthz"):
         proc = subprocess.run(host_argv + ["curl", "-fsS", "-o", "/dev/null", "-w", "%{http_code}", url],
