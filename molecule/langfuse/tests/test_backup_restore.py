@@ -196,13 +196,23 @@ def test_rerun_on_an_install_of_the_previous_release_adds_the_ttls_and_changes_n
     assert run.returncode == 0, out[-3000:]
     changed = [block.split("]", 1)[0].split(" : ", 1)[-1] for block in out.split("\nTASK [")[1:]
                if re.search(r"^changed: \[", block, re.M)]
-    allowed = {"Create the backup folder and ClickHouse's part of it (root only; ClickHouse writes its archives there)",
-               "Render ClickHouse's config.d file (system log TTLs, backups folder)",
-               "Render compose.yml (validated by docker compose before it goes live)",
+    files_task = "Put the project folder, the env files, ClickHouse's config and compose.yml in place"
+    allowed = {files_task,
                "Bring the Compose project up",
                "Bound ClickHouse's tables (system log TTLs on tables created before the config, retention)",
                "Expire raw ingestion events in MinIO (never media)"}
     assert set(changed) <= allowed, set(changed) - allowed
+    # In the one llmops.devbox.file_set task (its result, printed with -v): the backup folders, ClickHouse's
+    # config file and compose.yml (the new mount and label) may change; the env files and the rest may not.
+    block = next(b for b in out.split("\nTASK [")[1:] if b.split("]", 1)[0].endswith(files_task))
+    files = {dest: flag == "true"
+             for flag, dest in re.findall(r"changed: (true|false)\s+checksum: \S+\s+dest: (\S+)", block)}
+    folders = {path: flag == "true" for flag, path in re.findall(r"changed: (true|false)\s+path: (\S+)", block)}
+    assert any(d.endswith(".env") for d in files), block[:3000]  # the env files were reported, unchanged below
+    assert {d for d, flag in files.items() if flag} <= {"/opt/langfuse/clickhouse-config.xml",
+                                                        "/opt/langfuse/compose.yml"}, files
+    assert files["/opt/langfuse/clickhouse-config.xml"], files
+    assert {p for p, flag in folders.items() if flag} <= {"/var/backups/langfuse", "/var/backups/langfuse/.clickhouse"}
     assert "Bound ClickHouse's tables (system log TTLs on tables created before the config, retention)" in changed
     after = {s: b.check_output(f"docker compose --project-directory /opt/langfuse ps -q {s}") for s in ids}
     # ClickHouse is recreated with its config file; Compose recreates the two services that depend on it
