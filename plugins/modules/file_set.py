@@ -286,7 +286,9 @@ def write_file(module, entry, data, uid, gid, mode):
         # Mode and owner before the content: a secret is never readable by others, not even for a moment.
         os.fchmod(handle, mode)
         os.fchown(handle, uid, gid)
-        os.write(handle, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
         os.fsync(handle)
         os.close(handle)
         handle = None
