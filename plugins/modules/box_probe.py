@@ -969,8 +969,9 @@ def packages(module, names, timeout):
         _rc, out, _err = run([dpkg, "-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n", *names], timeout)
         for line in out.splitlines():
             name, status, version = (line.split("\t") + ["", ""])[:3]
-            # "ii " is installed; "rc " (removed, config kept) and "un " are not.
-            if name in found and status.startswith("ii"):
+            # The second letter is the current state: "ii " and "hi " (held) are installed; "rc " (removed,
+            # config kept), "un " (unknown) and "iU "/"iF " (half-installed) are not.
+            if name in found and status[1:2] == "i":
                 found[name] = version
     elif rpm:
         _rc, out, _err = run([rpm, "-q", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", *names], timeout)

@@ -442,6 +442,8 @@ DPKG = r"""#!/bin/sh
 echo call >> "${0%/dpkg-query}/calls.log"
 printf 'nodejs\tii \t20.19.2+dfsg-1\n'
 printf 'npm\trc \t9.2.0~ds1-3\n'
+printf 'ripgrep\thi \t14.1.1-1\n'
+printf 'libkrb5-dev\tiU \t1.21.3-5\n'
 echo "dpkg-query: no packages found matching make" >&2
 exit 1
 """
@@ -458,9 +460,10 @@ def test_packages_take_one_dpkg_query(tmp_path, monkeypatch):
     for name, script in (("dpkg-query", DPKG), ("rpm", RPM)):
         (bindir / name).write_text(script)
         (bindir / name).chmod(0o755)
-    result = probe(monkeypatch, bindir, {"packages": ["nodejs", "npm", "make"]})
-    # Installed, removed with its config kept (not installed), unknown.
-    assert result["packages"] == {"nodejs": "20.19.2+dfsg-1", "npm": None, "make": None}
+    result = probe(monkeypatch, bindir, {"packages": ["nodejs", "npm", "make", "ripgrep", "libkrb5-dev"]})
+    # Installed, removed with its config kept (not installed), unknown, held (installed), half-installed (not).
+    assert result["packages"] == {"nodejs": "20.19.2+dfsg-1", "npm": None, "make": None, "ripgrep": "14.1.1-1",
+                                  "libkrb5-dev": None}
     assert len((bindir / "calls.log").read_text().splitlines()) == 1
 
 
